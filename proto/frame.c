@@ -1,0 +1,98 @@
+/* frame.c - length-prefixed framing with limits checked before allocation. */
+#include <string.h>
+
+#include "frame.h"
+#include "frames.pb-c.h"
+#include "pu_err.h"
+
+void
+frame_reader_init(struct frame_reader *r, size_t max_len)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->body, PU_FRAME_MAX);
+	r->max_len = max_len;
+}
+
+void
+frame_reader_set_max(struct frame_reader *r, size_t max_len)
+{
+	r->max_len = max_len;
+}
+
+void
+frame_reader_free(struct frame_reader *r)
+{
+	buf_free(&r->body);
+}
+
+void
+frame_reader_next(struct frame_reader *r)
+{
+	r->hdr_have = 0;
+	r->body_len = 0;
+	buf_reset(&r->body);
+}
+
+int
+frame_type_known(uint8_t type)
+{
+	return type != PUENTE__FRAME_TYPE__FRAME_TYPE_UNSPECIFIED &&
+	    protobuf_c_enum_descriptor_get_value(&puente__frame_type__descriptor, type) != NULL;
+}
+
+int
+frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len, size_t *consumed)
+{
+	size_t used = 0;
+	int rc;
+
+	*consumed = 0;
+	if (r->hdr_have < PU_FRAME_HEADER_LEN) {
+		size_t take = PU_FRAME_HEADER_LEN - r->hdr_have;
+		if (take > len)
+			take = len;
+		memcpy(r->hdr + r->hdr_have, data, take);
+		r->hdr_have += take;
+		used += take;
+		if (r->hdr_have < 4) {
+			*consumed = used;
+			return PU_ERR_AGAIN;
+		}
+		/* The length is judged as soon as its four bytes are in, before the type. */
+		uint32_t length = get_u32be(r->hdr);
+		if (length == 0)
+			return PU_ERR_FRAME_EMPTY;
+		if (length > r->max_len)
+			return PU_ERR_FRAME_TOO_LARGE;
+		if (r->hdr_have < PU_FRAME_HEADER_LEN) {
+			*consumed = used;
+			return PU_ERR_AGAIN;
+		}
+		r->type = r->hdr[4];
+		if (!frame_type_known(r->type))
+			return PU_ERR_FRAME_TYPE;
+		r->body_len = length - 1;
+		if ((rc = buf_reserve(&r->body, r->body_len)) != PU_OK)
+			return rc;
+	}
+	size_t need = r->body_len - r->body.len;
+	size_t take = len - used < need ? len - used : need;
+	buf_append(&r->body, data + used, take);
+	used += take;
+	*consumed = used;
+	return r->body.len == r->body_len ? PU_OK : PU_ERR_AGAIN;
+}
+
+int
+frame_encode(struct buf *out, uint8_t type, const uint8_t *body, size_t body_len)
+{
+	int rc;
+
+	if (body_len > PU_FRAME_MAX - 1)
+		return PU_ERR_FRAME_TOO_LARGE;
+	if ((rc = buf_reserve(out, PU_FRAME_HEADER_LEN + body_len)) != PU_OK)
+		return rc;
+	buf_append_u32be(out, (uint32_t)(body_len + 1));
+	buf_append_u8(out, type);
+	return buf_append(out, body, body_len);
+}

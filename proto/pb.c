@@ -1,0 +1,298 @@
+/* pb.c - canonical, bounded protobuf decoding (PROTOCOL.md §3). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pb.h"
+#include "pu_err.h"
+
+const struct pb_limits pb_limits_wire = { 256, 64, 16 };
+const struct pb_limits pb_limits_case = { 16384, 64, 1024 };
+
+/*
+ * Fields whose bound differs from the defaults. Matched on the message's full name and
+ * the field name; max applies to a string or bytes length, count to a repeated field.
+ */
+struct field_limit {
+	const char *message;
+	const char *field;
+	size_t max;
+	size_t count;
+};
+
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+
+static const struct field_limit field_limits[] = {
+	{ "puente.SignedHeader", "core", 16 * KiB, 0 },
+	{ "puente.SignedHeader", "manifest", 4096 * 34, 0 },
+	{ "puente.Manifest", "chunk_hashes", 32, 4096 },
+	{ "puente.Chunk", "data", 1 * MiB + 17, 0 },
+	{ "puente.Signed", "body", 64 * KiB, 0 },
+	{ "puente.GatewayReceipt", "checkpoint", 4 * KiB, 0 },
+	{ "puente.GatewayReceipt", "inclusion_proof", 32, 64 },
+	{ "puente.NonDeliveryNotice", "undelivered", 256, 16 },
+	{ "puente.SignedDirectory", "directory", 4 * MiB, 0 },
+	{ "puente.Directory", "agencies", 0, 4096 },
+	{ "puente.Directory", "witnesses", 256, 64 },
+	{ "puente.Agency", "may_send", 0, 64 },
+	{ "puente.Agency", "may_receive", 0, 64 },
+	{ "puente.Agency", "keys", 0, 64 },
+	{ "puente.RolePolicy", "may_send", 0, 64 },
+	{ "puente.RolePolicy", "may_receive", 0, 64 },
+	{ "puente.Hello", "checkpoint", 4 * KiB, 0 },
+	{ "puente.Welcome", "directory", 4 * MiB, 0 },
+	{ "puente.Welcome", "checkpoint", 4 * KiB, 0 },
+	{ "puente.Welcome", "consistency_proof", 32, 64 },
+	{ "puente.Error", "message", 1 * KiB, 0 },
+	{ "puente.Inbox", "entries", 0, 256 },
+	{ "puente.AuditEntry", "statement", 64 * KiB, 0 },
+	{ "puente.CaseMessage", "summary", 64 * KiB, 0 },
+	{ "puente.CaseMessage", "attachments", 0, 256 },
+	{ "puente.Attachment", "name", 1 * KiB, 0 },
+};
+
+static const struct field_limit *
+field_limit_find(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+{
+	for (size_t i = 0; i < sizeof(field_limits) / sizeof(field_limits[0]); i++)
+		if (strcmp(field_limits[i].message, d->name) == 0 &&
+		    strcmp(field_limits[i].field, f->name) == 0)
+			return &field_limits[i];
+	return NULL;
+}
+
+int
+pb_utf8_valid(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = s[i];
+		size_t extra;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			extra = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			extra = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			extra = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return 0;
+		}
+		if (extra > n - i - 1)
+			return 0;
+		for (size_t k = 1; k <= extra; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += extra + 1;
+	}
+	return 1;
+}
+
+/* Budgeted allocator: decoding stops once the input made it allocate more than allowed. */
+struct budget {
+	size_t left;
+	int exceeded;
+};
+
+static void *
+budget_alloc(void *data, size_t size)
+{
+	struct budget *b = data;
+
+	if (size > b->left) {
+		b->exceeded = 1;
+		return NULL;
+	}
+	b->left -= size;
+	return malloc(size);
+}
+
+static void
+budget_free(void *data, void *p)
+{
+	(void)data;
+	free(p);
+}
+
+static size_t
+field_elem_size(const ProtobufCFieldDescriptor *f)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_FLOAT:
+	case PROTOBUF_C_TYPE_ENUM:
+		return 4;
+	case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
+		return 8;
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	}
+	return 0;
+}
+
+static int validate_message(const ProtobufCMessage *m, const struct pb_limits *lim);
+
+static int
+validate_value(const ProtobufCFieldDescriptor *f, const void *v, size_t max_len,
+    const struct pb_limits *lim)
+{
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_ENUM: {
+		int32_t e;
+		memcpy(&e, v, sizeof(e));
+		if (protobuf_c_enum_descriptor_get_value(f->descriptor, e) == NULL)
+			return PU_ERR_PB_ENUM;
+		return PU_OK;
+	}
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *)v;
+		if (s == NULL)
+			return PU_OK;
+		size_t n = strlen(s);
+		if (n > max_len)
+			return PU_ERR_PB_LIMIT;
+		return pb_utf8_valid((const uint8_t *)s, n) ? PU_OK : PU_ERR_PB_UTF8;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *bd = v;
+		return bd->len > max_len ? PU_ERR_PB_LIMIT : PU_OK;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)v;
+		return sub ? validate_message(sub, lim) : PU_OK;
+	}
+	default:
+		return PU_OK;
+	}
+}
+
+/* Walks one message; recursion depth is bounded by the schema, which has no cycles. */
+static int
+validate_message(const ProtobufCMessage *m, const struct pb_limits *lim)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const char *base = (const char *)m;
+
+	if (m->n_unknown_fields != 0)
+		return PU_ERR_PB_UNKNOWN_FIELD;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const struct field_limit *fl = field_limit_find(d, f);
+		size_t max_len = f->type == PROTOBUF_C_TYPE_STRING ? lim->max_string : lim->max_bytes;
+		size_t max_count = lim->max_repeated;
+		int rc;
+
+		if (fl != NULL) {
+			if (fl->max)
+				max_len = fl->max;
+			if (fl->count)
+				max_count = fl->count;
+		}
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+			uint32_t which;
+			memcpy(&which, base + f->quantifier_offset, sizeof(which));
+			if (which != f->id)
+				continue;
+		}
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n;
+			const char *arr;
+			memcpy(&n, base + f->quantifier_offset, sizeof(n));
+			memcpy(&arr, base + f->offset, sizeof(arr));
+			if (n > max_count)
+				return PU_ERR_PB_LIMIT;
+			for (size_t k = 0; k < n; k++) {
+				rc = validate_value(f, arr + k * field_elem_size(f), max_len, lim);
+				if (rc != PU_OK)
+					return rc;
+			}
+		} else {
+			rc = validate_value(f, base + f->offset, max_len, lim);
+			if (rc != PU_OK)
+				return rc;
+		}
+	}
+	return PU_OK;
+}
+
+int
+pb_encode(const ProtobufCMessage *m, uint8_t **out, size_t *out_len)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		return PU_ERR_NOMEM;
+	if (protobuf_c_message_pack(m, p) != n) {
+		free(p);
+		return PU_ERR_INTERNAL;
+	}
+	*out = p;
+	*out_len = n;
+	return PU_OK;
+}
+
+static int
+check_canonical(const ProtobufCMessage *m, const uint8_t *data, size_t len)
+{
+	uint8_t *re;
+	size_t re_len;
+	int rc;
+
+	if (protobuf_c_message_get_packed_size(m) != len)
+		return PU_ERR_PB_NONCANONICAL;
+	if ((rc = pb_encode(m, &re, &re_len)) != PU_OK)
+		return rc;
+	rc = re_len == len && memcmp(re, data, len) == 0 ? PU_OK : PU_ERR_PB_NONCANONICAL;
+	free(re);
+	return rc;
+}
+
+int
+pb_decode(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
+    const struct pb_limits *lim, size_t budget, ProtobufCMessage **out)
+{
+	struct budget b = { budget, 0 };
+	ProtobufCAllocator a = { budget_alloc, budget_free, &b };
+	ProtobufCMessage *m;
+	int rc;
+
+	*out = NULL;
+	m = protobuf_c_message_unpack(d, &a, len, data);
+	if (m == NULL)
+		return b.exceeded ? PU_ERR_PB_BUDGET : PU_ERR_PB_DECODE;
+	rc = validate_message(m, lim);
+	if (rc == PU_OK)
+		rc = check_canonical(m, data, len);
+	if (rc != PU_OK) {
+		protobuf_c_message_free_unpacked(m, NULL);
+		return rc;
+	}
+	*out = m;
+	return PU_OK;
+}
+
+void
+pb_free(void *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, NULL);
+}

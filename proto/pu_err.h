@@ -1,0 +1,104 @@
+/*
+ * pu_err.h - every failure in Puente has one code, one stable name and one message.
+ *
+ * Codes are negative and never renumbered: they appear in ERROR frames (by name),
+ * in audit entries and in logs. Add new codes at the end of their group.
+ */
+#ifndef PU_ERR_H
+#define PU_ERR_H
+
+#define PU_ERRORS(X) \
+	X(PU_OK,                      0, "success") \
+	/* generic */ \
+	X(PU_ERR_NOMEM,              -1, "out of memory") \
+	X(PU_ERR_ARG,                -2, "invalid argument") \
+	X(PU_ERR_INTERNAL,           -3, "internal error") \
+	X(PU_ERR_CRYPTO,             -4, "cryptographic library failure") \
+	X(PU_ERR_IO,                 -5, "input/output error") \
+	X(PU_ERR_AGAIN,              -6, "more input is needed") \
+	/* bounded buffers and cursors */ \
+	X(PU_ERR_TRUNCATED,         -10, "input ends before the declared data") \
+	X(PU_ERR_TOO_LARGE,         -11, "a length exceeds its limit") \
+	X(PU_ERR_TRAILING,          -12, "unexpected bytes after the end of the data") \
+	/* frames */ \
+	X(PU_ERR_FRAME_EMPTY,       -20, "frame length is zero") \
+	X(PU_ERR_FRAME_TOO_LARGE,   -21, "frame length exceeds the limit for this session state") \
+	X(PU_ERR_FRAME_TYPE,        -22, "unknown frame type") \
+	X(PU_ERR_FRAME_UNEXPECTED,  -23, "frame type not allowed in this session state") \
+	/* protobuf */ \
+	X(PU_ERR_PB_DECODE,         -30, "malformed protobuf") \
+	X(PU_ERR_PB_UNKNOWN_FIELD,  -31, "protobuf has an unknown field") \
+	X(PU_ERR_PB_NONCANONICAL,   -32, "protobuf is not canonically encoded") \
+	X(PU_ERR_PB_ENUM,           -33, "protobuf enum value is not defined") \
+	X(PU_ERR_PB_UTF8,           -34, "protobuf string is not valid UTF-8") \
+	X(PU_ERR_PB_LIMIT,          -35, "protobuf field exceeds its size or count limit") \
+	X(PU_ERR_PB_BUDGET,         -36, "protobuf decoding exceeds its memory budget") \
+	/* sealed message header */ \
+	X(PU_ERR_VERSION,           -40, "unsupported protocol version") \
+	X(PU_ERR_HEADER_FIELD,      -41, "header field missing or of the wrong size") \
+	X(PU_ERR_SIGNATURE,         -42, "signature does not verify") \
+	X(PU_ERR_UNKNOWN_SENDER,    -43, "sender is not in the directory") \
+	X(PU_ERR_UNKNOWN_KEY,       -44, "key id is not listed for that agency and purpose") \
+	X(PU_ERR_KEY_NOT_YET_VALID, -45, "key is not yet valid") \
+	X(PU_ERR_KEY_EXPIRED,       -46, "key has expired") \
+	X(PU_ERR_KEY_RETIRED,       -47, "key was retired before it was used") \
+	X(PU_ERR_KEY_COMPROMISED,   -48, "key is marked compromised") \
+	X(PU_ERR_AGENCY_SUSPENDED,  -49, "agency is suspended") \
+	X(PU_ERR_AGENCY_REVOKED,    -50, "agency is revoked") \
+	X(PU_ERR_AGENCY_ID,         -51, "agency id is not of the form MX-<STATE|FED>-<UNIT>") \
+	X(PU_ERR_CASE_ID,           -52, "case id is missing or malformed") \
+	/* recipients and key wrapping */ \
+	X(PU_ERR_NO_RECIPIENTS,     -60, "message has no recipients") \
+	X(PU_ERR_TOO_MANY_RECIPIENTS, -61, "message has more than 16 recipients") \
+	X(PU_ERR_RECIPIENT_DUPLICATE, -62, "recipient listed twice") \
+	X(PU_ERR_RECIPIENT_UNKNOWN, -63, "recipient is not in the directory") \
+	X(PU_ERR_STANZA_KEY,        -64, "stanza key is not an encryption key of the recipient") \
+	X(PU_ERR_LOW_ORDER_KEY,     -65, "X25519 key is low-order (shared secret is zero)") \
+	X(PU_ERR_UNWRAP,            -66, "wrapped content key does not open") \
+	X(PU_ERR_COMMITMENT,        -67, "content key does not match the key commitment") \
+	X(PU_ERR_NOT_RECIPIENT,     -68, "this agency is not a recipient of the message") \
+	/* chunk stream */ \
+	X(PU_ERR_CHUNK_COUNT,       -70, "chunk count does not match the content length") \
+	X(PU_ERR_CHUNK_ORDER,       -71, "chunk out of order, duplicated or missing") \
+	X(PU_ERR_CHUNK_SIZE,        -72, "chunk has the wrong size") \
+	X(PU_ERR_CHUNK_HASH,        -73, "chunk hash does not match the manifest") \
+	X(PU_ERR_CHUNK_EXTRA,       -74, "chunk after the last declared chunk") \
+	X(PU_ERR_CHUNK_DECRYPT,     -75, "chunk fails authentication") \
+	X(PU_ERR_CHUNK_TAG,         -76, "chunk carries the wrong stream tag") \
+	X(PU_ERR_STREAM_INCOMPLETE, -77, "stream ended before its final chunk") \
+	X(PU_ERR_CONTENT_FORMAT,    -78, "decrypted content does not have the declared layout") \
+	X(PU_ERR_CONTENT_SIGNATURE, -79, "inner content signature does not verify") \
+	X(PU_ERR_ATTACHMENT_HASH,   -80, "attachment does not match its listed hash") \
+	X(PU_ERR_CASE_TYPE,         -81, "case payload does not match the message type") \
+	X(PU_ERR_CASE_MISMATCH,     -82, "case message disagrees with its header") \
+	X(PU_ERR_CONTENT_LENGTH,    -83, "content written differs from the declared length") \
+	/* time */ \
+	X(PU_ERR_FUTURE,            -90, "message is dated more than 300 s in the future") \
+	X(PU_ERR_EXPIRED,           -91, "message has expired") \
+	X(PU_ERR_EXPIRY_TOO_LONG,   -92, "message expires more than 7 days after creation") \
+	/* directory */ \
+	X(PU_ERR_DIR_SIGNATURE,    -100, "directory signature does not verify with the federation root") \
+	X(PU_ERR_DIR_OLDER,        -101, "directory is not newer than the one held") \
+	X(PU_ERR_DIR_EXPIRED,      -102, "directory has expired") \
+	X(PU_ERR_DIR_INVALID,      -103, "directory content is inconsistent") \
+	X(PU_ERR_DIR_NOT_YET_VALID, -104, "directory is issued in the future") \
+	/* receipts */ \
+	X(PU_ERR_RECEIPT_MISMATCH, -110, "receipt is for another message or header") \
+	X(PU_ERR_RECEIPT_MAC,      -111, "receipt plaintext MAC does not match what was sent") \
+	X(PU_ERR_RECEIPT_SIGNER,   -112, "receipt is signed by an agency or key not allowed to sign it") \
+	X(PU_ERR_RECEIPT_FIELD,    -113, "receipt field missing or of the wrong size")
+
+enum pu_err {
+#define PU_ERR_ENUM(name, code, text) name = code,
+	PU_ERRORS(PU_ERR_ENUM)
+#undef PU_ERR_ENUM
+};
+
+/* Stable name, e.g. "PU_ERR_SIGNATURE"; "PU_ERR_UNKNOWN" for a code not in the table. */
+const char *pu_err_name(int code);
+/* Human message for logs and the CLI; never contains data from the input. */
+const char *pu_err_message(int code);
+/* The code for a stable name, or PU_ERR_INTERNAL when the name is unknown. */
+int pu_err_from_name(const char *name);
+
+#endif
