@@ -1,4 +1,5 @@
 /* crypto.c - constructions of PROTOCOL.md §4 on libsodium and OpenSSL. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +15,26 @@
 /* Largest signed byte string: a directory (4 MiB) plus its framing. */
 #define SIG_INPUT_CAP (4u * 1024 * 1024 + 4096)
 
+/*
+ * OpenSSL's algorithm fetch takes locks and walks provider tables on every call; the HKDF
+ * implementation is fetched once and then only read, from any thread.
+ */
+static EVP_KDF *hkdf_impl;
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+
+static void
+hkdf_fetch(void)
+{
+	hkdf_impl = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int
 crypto_init(void)
 {
-	return sodium_init() < 0 ? PU_ERR_CRYPTO : PU_OK;
+	if (sodium_init() < 0)
+		return PU_ERR_CRYPTO;
+	pthread_once(&hkdf_once, hkdf_fetch);
+	return hkdf_impl != NULL ? PU_OK : PU_ERR_CRYPTO;
 }
 
 static void
@@ -133,7 +150,6 @@ int
 hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *ikm, size_t ikm_len,
     const uint8_t *salt, size_t salt_len, const struct field *info, size_t n_info)
 {
-	EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx = NULL;
 	OSSL_PARAM params[5];
 	uint8_t *info_bytes = NULL;
@@ -148,9 +164,7 @@ hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *ikm, size_t ikm_len,
 	info_bytes = b.data;
 	info_len = b.len;
 	rc = PU_ERR_CRYPTO;
-	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
-		goto fail;
-	if ((kctx = EVP_KDF_CTX_new(kdf)) == NULL)
+	if (hkdf_impl == NULL || (kctx = EVP_KDF_CTX_new(hkdf_impl)) == NULL)
 		goto fail;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikm_len);
@@ -161,7 +175,6 @@ hkdf_sha256(uint8_t *out, size_t out_len, const uint8_t *ikm, size_t ikm_len,
 		rc = PU_OK;
 fail:
 	EVP_KDF_CTX_free(kctx);
-	EVP_KDF_free(kdf);
 	buf_free(&b);
 	return rc;
 }

@@ -55,3 +55,20 @@ envelope_chunk_ad(uint8_t out[PU_HASH_LEN + 4], const uint8_t core_hash[PU_HASH_
 	memcpy(out, core_hash, PU_HASH_LEN);
 	put_u32be(out + PU_HASH_LEN, index);
 }
+
+void
+envelope_receipt_mac(uint8_t out[PU_HASH_LEN], const uint8_t mac_key[32],
+    const uint8_t digest[PU_HASH_LEN])
+{
+	crypto_generichash_blake2b_state st;
+
+	hash_stream_init(&st, PU_P_MAC, mac_key, 32);
+	crypto_generichash_blake2b_update(&st, digest, PU_HASH_LEN);
+	crypto_generichash_blake2b_final(&st, out, PU_HASH_LEN);
+}
+
+size_t
+envelope_plain_cap(uint64_t content_length)
+{
+	return content_length < PU_CHUNK_SIZE ? (size_t)content_length : PU_CHUNK_SIZE;
+}

@@ -100,6 +100,11 @@ int envelope_wrap_key(uint8_t out[32], const uint8_t shared[32], const uint8_t e
     const char *recipient, const uint8_t key_id[PU_KEY_ID_LEN]);
 /* Key of the receipt MAC, derived from K (PROTOCOL.md §6.2). */
 int envelope_mac_key(uint8_t out[32], const uint8_t *k, const uint8_t *msg_id);
+/* The receipt MAC: keyed BLAKE2b over the content digest (PROTOCOL.md §6.2). */
+void envelope_receipt_mac(uint8_t out[PU_HASH_LEN], const uint8_t mac_key[32],
+    const uint8_t digest[PU_HASH_LEN]);
+/* Bytes of plaintext buffer a message needs: one chunk, or less for a small message. */
+size_t envelope_plain_cap(uint64_t content_length);
 /* AD of chunk i: core hash || u32be(i). */
 void envelope_chunk_ad(uint8_t out[PU_HASH_LEN + 4], const uint8_t core_hash[PU_HASH_LEN],
     uint32_t index);

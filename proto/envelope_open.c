@@ -13,14 +13,20 @@
 /* Where the plaintext parser stands (PROTOCOL.md §5.6). */
 enum stage { STAGE_LEN, STAGE_CASE, STAGE_ATTACH, STAGE_SIG, STAGE_DONE };
 
+/* The opener's secrets share one secret allocation, sized for the message (see sealer). */
+struct open_secrets {
+	uint8_t k[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+	uint8_t mac_key[32];
+	uint8_t shared[32], wrap[32];
+	crypto_secretstream_xchacha20poly1305_state stream;
+	uint8_t plain[];				/* one decrypted chunk */
+};
+
 struct opener {
 	const struct header *h;
 	uint8_t sender_pk[PU_PUBLIC_KEY_LEN];
-	uint8_t *k;					/* K || mac key, secret memory */
-	crypto_secretstream_xchacha20poly1305_state *stream;	/* secret memory */
-	uint8_t *plain;					/* one decrypted chunk, secret memory */
+	struct open_secrets *sec;			/* secret memory */
 	crypto_generichash_blake2b_state digest;
-	crypto_generichash_blake2b_state mac;
 	crypto_generichash_blake2b_state attach_hash;
 	uint32_t next;					/* next chunk index */
 	uint64_t pos;					/* plaintext bytes decrypted so far */
@@ -45,8 +51,8 @@ unwrap(struct opener *o, const Puente__RecipientStanza *st, const char *me,
     const struct open_key *keys, size_t n_keys)
 {
 	static const uint8_t zero_nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+	struct open_secrets *sec = o->sec;
 	const struct open_key *key = NULL;
-	uint8_t *sec = NULL;
 	unsigned long long klen;
 	int rc;
 
@@ -55,21 +61,19 @@ unwrap(struct opener *o, const Puente__RecipientStanza *st, const char *me,
 			key = &keys[i];
 	if (key == NULL)
 		return PU_ERR_STANZA_KEY;
-	if ((sec = secret_alloc(64)) == NULL)
-		return PU_ERR_NOMEM;
-	if (crypto_scalarmult(sec, key->secret_key, st->ephemeral_public.data) != 0) {
+	if (crypto_scalarmult(sec->shared, key->secret_key, st->ephemeral_public.data) != 0) {
 		rc = PU_ERR_LOW_ORDER_KEY;
 		goto out;
 	}
-	rc = envelope_wrap_key(sec + 32, sec, st->ephemeral_public.data, key->public_key,
+	rc = envelope_wrap_key(sec->wrap, sec->shared, st->ephemeral_public.data, key->public_key,
 	    o->h->core->msg_id.data, o->h->core->sender, me, key->key_id);
 	if (rc != PU_OK)
 		goto out;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(o->k, &klen, NULL, st->wrapped_key.data,
-	    st->wrapped_key.len, NULL, 0, zero_nonce, sec + 32) != 0 || klen != 32)
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(sec->k, &klen, NULL, st->wrapped_key.data,
+	    st->wrapped_key.len, NULL, 0, zero_nonce, sec->wrap) != 0 || klen != sizeof(sec->k))
 		rc = PU_ERR_UNWRAP;
 out:
-	secret_free(sec);
+	sodium_memzero(sec->shared, sizeof(sec->shared) * 2);
 	return rc;
 }
 
@@ -103,29 +107,26 @@ envelope_open_begin(struct opener **out, const struct header *h, const struct di
 	o->sink = sink;
 	o->sink_arg = sink_arg;
 	memcpy(o->sender_pk, sk->public_key.data, PU_PUBLIC_KEY_LEN);
-	o->k = secret_alloc(64);
-	o->stream = secret_alloc(sizeof(*o->stream));
-	o->plain = secret_alloc(PU_CHUNK_SIZE);
-	if (!o->k || !o->stream || !o->plain) {
+	o->sec = secret_alloc(sizeof(*o->sec) + envelope_plain_cap(c->content_length));
+	if (o->sec == NULL) {
 		rc = PU_ERR_NOMEM;
 		goto fail;
 	}
 	if ((rc = unwrap(o, st, me, keys, n_keys)) != PU_OK)
 		goto fail;
-	envelope_commit(commitment, o->k, c->stream_header.data, c->msg_id.data);
+	envelope_commit(commitment, o->sec->k, c->stream_header.data, c->msg_id.data);
 	if (!ct_equal(commitment, c->key_commitment.data, PU_HASH_LEN)) {
 		rc = PU_ERR_COMMITMENT;
 		goto fail;
 	}
-	if ((rc = envelope_mac_key(o->k + 32, o->k, c->msg_id.data)) != PU_OK)
+	if ((rc = envelope_mac_key(o->sec->mac_key, o->sec->k, c->msg_id.data)) != PU_OK)
 		goto fail;
-	if (crypto_secretstream_xchacha20poly1305_init_pull(o->stream, c->stream_header.data,
-	    o->k) != 0) {
+	if (crypto_secretstream_xchacha20poly1305_init_pull(&o->sec->stream, c->stream_header.data,
+	    o->sec->k) != 0) {
 		rc = PU_ERR_CHUNK_DECRYPT;
 		goto fail;
 	}
 	hash_stream_init(&o->digest, PU_P_CONTENT, NULL, 0);
-	hash_stream_init(&o->mac, PU_P_MAC, o->k + 32, 32);
 	*out = o;
 	return PU_OK;
 fail:
@@ -290,8 +291,8 @@ envelope_open_chunk(struct opener *o, uint32_t index, const uint8_t *ct, size_t 
 	if ((rc = header_check_chunk(o->h, index, ct, len)) != PU_OK)
 		return rc;
 	envelope_chunk_ad(ad, o->h->core_hash, index);
-	if (crypto_secretstream_xchacha20poly1305_pull(o->stream, o->plain, &plen, &tag, ct, len,
-	    ad, sizeof(ad)) != 0)
+	if (crypto_secretstream_xchacha20poly1305_pull(&o->sec->stream, o->sec->plain, &plen, &tag,
+	    ct, len, ad, sizeof(ad)) != 0)
 		return PU_ERR_CHUNK_DECRYPT;
 	/* libsodium accepts PUSH and REKEY, and chunks after FINAL: the tag is ours to check. */
 	if (tag != (index + 1 == c->chunk_count ? crypto_secretstream_xchacha20poly1305_TAG_FINAL :
@@ -299,13 +300,12 @@ envelope_open_chunk(struct opener *o, uint32_t index, const uint8_t *ct, size_t 
 		return PU_ERR_CHUNK_TAG;
 	if (o->pos < sig_at) {
 		uint64_t before = sig_at - o->pos;
-		crypto_generichash_blake2b_update(&o->digest, o->plain,
+		crypto_generichash_blake2b_update(&o->digest, o->sec->plain,
 		    before < plen ? (size_t)before : (size_t)plen);
 	}
-	crypto_generichash_blake2b_update(&o->mac, o->plain, (size_t)plen);
 	o->pos += plen;
-	rc = plain_consume(o, o->plain, (size_t)plen);
-	sodium_memzero(o->plain, (size_t)plen);
+	rc = plain_consume(o, o->sec->plain, (size_t)plen);
+	sodium_memzero(o->sec->plain, (size_t)plen);
 	if (rc != PU_OK)
 		return rc;
 	o->next++;
@@ -331,7 +331,7 @@ envelope_open_finish(struct opener *o, Puente__CaseMessage **case_msg,
 	rc = sig_verify(o->sig, PU_SIG_LEN, o->sender_pk, PU_CTX_CONTENT, f, 2);
 	if (rc != PU_OK)
 		return PU_ERR_CONTENT_SIGNATURE;
-	crypto_generichash_blake2b_final(&o->mac, receipt_mac, PU_HASH_LEN);
+	envelope_receipt_mac(receipt_mac, o->sec->mac_key, digest);
 	*case_msg = o->case_msg;
 	o->case_msg = NULL;
 	return PU_OK;
@@ -342,13 +342,10 @@ envelope_open_free(struct opener *o)
 {
 	if (o == NULL)
 		return;
-	secret_free(o->k);
-	secret_free(o->stream);
-	secret_free(o->plain);
+	secret_free(o->sec);
 	secret_free(o->case_buf);
 	pb_free(o->case_msg);
 	sodium_memzero(&o->digest, sizeof(o->digest));
-	sodium_memzero(&o->mac, sizeof(o->mac));
 	sodium_memzero(&o->attach_hash, sizeof(o->attach_hash));
 	free(o);
 }

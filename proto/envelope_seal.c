@@ -10,11 +10,20 @@
 #include "pb.h"
 #include "pu_err.h"
 
+/*
+ * All the sealer's secrets share one secret allocation: guarded, locked pages are costly
+ * to map, and a small message should not pay for a whole chunk.
+ */
+struct seal_secrets {
+	uint8_t k[crypto_secretstream_xchacha20poly1305_KEYBYTES];
+	uint8_t mac_key[32];
+	uint8_t eph_sk[32], shared[32], wrap[32];	/* one stanza at a time */
+	crypto_secretstream_xchacha20poly1305_state stream;
+	uint8_t plain[];			/* the chunk being filled */
+};
+
 struct sealer {
-	/* secrets, in secret memory */
-	uint8_t *k;
-	crypto_secretstream_xchacha20poly1305_state *stream;
-	uint8_t *plain;				/* the chunk being filled: PU_CHUNK_SIZE */
+	struct seal_secrets *sec;		/* secret memory */
 
 	const uint8_t *sender_sk;
 	uint8_t sender_key_id[PU_KEY_ID_LEN];
@@ -26,7 +35,6 @@ struct sealer {
 	uint8_t (*manifest)[PU_HASH_LEN];	/* chunk_count hashes */
 
 	crypto_generichash_blake2b_state digest;	/* plaintext before the signature */
-	crypto_generichash_blake2b_state mac;		/* all plaintext, keyed from K */
 
 	uint64_t content_length;
 	uint64_t user_end;			/* offset where the content signature starts */
@@ -73,27 +81,24 @@ static int
 stanza_make(Puente__RecipientStanza *st, uint8_t eph_pk[32], uint8_t wrapped[48],
     const struct seal_recipient *r, const struct sealer *s, const char *sender)
 {
-	uint8_t *sec = secret_alloc(32 * 3);
-	uint8_t *eph_sk = sec, *shared = sec + 32, *wrap = sec + 64;
+	struct seal_secrets *sec = s->sec;
 	static const uint8_t zero_nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
 	unsigned long long wlen;
 	int rc;
 
-	if (sec == NULL)
-		return PU_ERR_NOMEM;
-	randombytes_buf(eph_sk, 32);
-	crypto_scalarmult_base(eph_pk, eph_sk);
-	if (crypto_scalarmult(shared, eph_sk, r->public_key) != 0) {
+	randombytes_buf(sec->eph_sk, 32);
+	crypto_scalarmult_base(eph_pk, sec->eph_sk);
+	if (crypto_scalarmult(sec->shared, sec->eph_sk, r->public_key) != 0) {
 		rc = PU_ERR_LOW_ORDER_KEY;
 		goto fail;
 	}
-	rc = envelope_wrap_key(wrap, shared, eph_pk, r->public_key, s->msg_id, sender,
+	rc = envelope_wrap_key(sec->wrap, sec->shared, eph_pk, r->public_key, s->msg_id, sender,
 	    r->agency_id, r->key_id);
 	if (rc != PU_OK)
 		goto fail;
 	/* The wrap key is used once, so a fixed nonce is safe (PROTOCOL.md §5.3). */
-	crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, &wlen, s->k, 32, NULL, 0, NULL,
-	    zero_nonce, wrap);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(wrapped, &wlen, sec->k, 32, NULL, 0, NULL,
+	    zero_nonce, sec->wrap);
 	st->agency_id = (char *)r->agency_id;
 	st->key_id.data = (uint8_t *)r->key_id;
 	st->key_id.len = PU_KEY_ID_LEN;
@@ -102,7 +107,7 @@ stanza_make(Puente__RecipientStanza *st, uint8_t eph_pk[32], uint8_t wrapped[48]
 	st->wrapped_key.data = wrapped;
 	st->wrapped_key.len = PU_WRAPPED_KEY_LEN;
 fail:
-	secret_free(sec);
+	sodium_memzero(sec->eph_sk, sizeof(sec->eph_sk) * 3);
 	return rc;
 }
 
@@ -160,11 +165,11 @@ chunk_emit(struct sealer *s, unsigned char tag)
 	unsigned long long ct_len;
 
 	envelope_chunk_ad(ad, s->core_hash, s->index);
-	crypto_secretstream_xchacha20poly1305_push(s->stream, s->ct, &ct_len, s->plain,
+	crypto_secretstream_xchacha20poly1305_push(&s->sec->stream, s->ct, &ct_len, s->sec->plain,
 	    s->plain_len, ad, sizeof(ad), tag);
 	hash_raw(s->manifest[s->index], PU_P_CHUNK, s->ct, (size_t)ct_len);
 	int rc = s->sink(s->sink_arg, s->index, s->ct, (size_t)ct_len);
-	sodium_memzero(s->plain, s->plain_len);
+	sodium_memzero(s->sec->plain, s->plain_len);
 	s->plain_len = 0;
 	s->index++;
 	return rc;
@@ -178,13 +183,12 @@ plain_feed(struct sealer *s, const uint8_t *data, size_t len, int digest)
 
 	if (digest)
 		crypto_generichash_blake2b_update(&s->digest, data, len);
-	crypto_generichash_blake2b_update(&s->mac, data, len);
 	s->written += len;
 	while (len > 0) {
 		size_t take = PU_CHUNK_SIZE - s->plain_len;
 		if (take > len)
 			take = len;
-		memcpy(s->plain + s->plain_len, data, take);
+		memcpy(s->sec->plain + s->plain_len, data, take);
 		s->plain_len += take;
 		data += take;
 		len -= take;
@@ -200,7 +204,7 @@ envelope_seal_begin(struct sealer **out, const struct seal_params *p,
     const uint8_t *case_msg, size_t case_len, uint64_t attachments_len,
     chunk_sink_fn sink, void *sink_arg)
 {
-	uint8_t stream_header[PU_STREAM_HEADER_LEN], commitment[PU_HASH_LEN], *mac_key = NULL;
+	uint8_t stream_header[PU_STREAM_HEADER_LEN], commitment[PU_HASH_LEN];
 	uint8_t be[4];
 	struct sealer *s;
 	int rc;
@@ -217,29 +221,26 @@ envelope_seal_begin(struct sealer **out, const struct seal_params *p,
 	memcpy(s->sender_key_id, p->sender_key_id, PU_KEY_ID_LEN);
 	s->sink = sink;
 	s->sink_arg = sink_arg;
-	s->k = secret_alloc(crypto_secretstream_xchacha20poly1305_KEYBYTES + 32);
-	s->stream = secret_alloc(sizeof(*s->stream));
-	s->plain = secret_alloc(PU_CHUNK_SIZE);
-	s->ct = malloc(PU_CHUNK_SIZE + PU_CHUNK_ABYTES);
+	size_t cap = envelope_plain_cap(s->content_length);
+	s->sec = secret_alloc(sizeof(*s->sec) + cap);
+	s->ct = malloc(cap + PU_CHUNK_ABYTES);
 	s->manifest = calloc(s->chunk_count, PU_HASH_LEN);
-	if (!s->k || !s->stream || !s->plain || !s->ct || !s->manifest) {
+	if (!s->sec || !s->ct || !s->manifest) {
 		rc = PU_ERR_NOMEM;
 		goto fail;
 	}
-	mac_key = s->k + crypto_secretstream_xchacha20poly1305_KEYBYTES;
 	if (p->msg_id != NULL)
 		memcpy(s->msg_id, p->msg_id, PU_MSG_ID_LEN);
 	else
 		randombytes_buf(s->msg_id, PU_MSG_ID_LEN);
-	crypto_secretstream_xchacha20poly1305_keygen(s->k);
-	crypto_secretstream_xchacha20poly1305_init_push(s->stream, stream_header, s->k);
-	envelope_commit(commitment, s->k, stream_header, s->msg_id);
+	crypto_secretstream_xchacha20poly1305_keygen(s->sec->k);
+	crypto_secretstream_xchacha20poly1305_init_push(&s->sec->stream, stream_header, s->sec->k);
+	envelope_commit(commitment, s->sec->k, stream_header, s->msg_id);
 	if ((rc = core_build(s, p, stream_header, commitment)) != PU_OK)
 		goto fail;
-	if ((rc = envelope_mac_key(mac_key, s->k, s->msg_id)) != PU_OK)
+	if ((rc = envelope_mac_key(s->sec->mac_key, s->sec->k, s->msg_id)) != PU_OK)
 		goto fail;
 	hash_stream_init(&s->digest, PU_P_CONTENT, NULL, 0);
-	hash_stream_init(&s->mac, PU_P_MAC, mac_key, 32);
 	put_u32be(be, (uint32_t)case_len);
 	if ((rc = plain_feed(s, be, sizeof(be), 1)) != PU_OK ||
 	    (rc = plain_feed(s, case_msg, case_len, 1)) != PU_OK)
@@ -323,7 +324,7 @@ envelope_seal_finish(struct sealer *s, struct sealed *out)
 		return rc;
 	if ((rc = chunk_emit(s, crypto_secretstream_xchacha20poly1305_TAG_FINAL)) != PU_OK)
 		return rc;
-	crypto_generichash_blake2b_final(&s->mac, out->receipt_mac, PU_HASH_LEN);
+	envelope_receipt_mac(out->receipt_mac, s->sec->mac_key, digest);
 	memcpy(out->msg_id, s->msg_id, PU_MSG_ID_LEN);
 	return header_build(s, out);
 }
@@ -333,11 +334,8 @@ envelope_seal_free(struct sealer *s)
 {
 	if (s == NULL)
 		return;
-	secret_free(s->k);
-	secret_free(s->stream);
-	secret_free(s->plain);
+	secret_free(s->sec);
 	sodium_memzero(&s->digest, sizeof(s->digest));
-	sodium_memzero(&s->mac, sizeof(s->mac));
 	free(s->ct);
 	free(s->manifest);
 	free(s->core);
