@@ -49,6 +49,7 @@ static const struct field_limit field_limits[] = {
 	{ "puente.CaseMessage", "summary", 64 * KiB, 0 },
 	{ "puente.CaseMessage", "attachments", 0, 256 },
 	{ "puente.Attachment", "name", 1 * KiB, 0 },
+	{ "puente.SecretKeyFile", "secret", 4 * KiB, 0 },
 };
 
 static const struct field_limit *

@@ -84,9 +84,20 @@
 	X(PU_ERR_DIR_NOT_YET_VALID, -104, "directory is issued in the future") \
 	/* receipts */ \
 	X(PU_ERR_RECEIPT_MISMATCH, -110, "receipt is for another message or header") \
-	X(PU_ERR_RECEIPT_MAC,      -111, "receipt plaintext MAC does not match what was sent") \
+	X(PU_ERR_RECEIPT_MAC,      -111, "receipt MAC of the content digest does not match what was sent") \
 	X(PU_ERR_RECEIPT_SIGNER,   -112, "receipt is signed by an agency or key not allowed to sign it") \
-	X(PU_ERR_RECEIPT_FIELD,    -113, "receipt field missing or of the wrong size")
+	X(PU_ERR_RECEIPT_FIELD,    -113, "receipt field missing or of the wrong size") \
+	/* files and keys */ \
+	X(PU_ERR_EXISTS,           -120, "file already exists (never overwritten)") \
+	X(PU_ERR_NOT_FOUND,        -121, "no such file or directory") \
+	X(PU_ERR_FILE_MODE,        -122, "secret file is readable or writable by group or others") \
+	X(PU_ERR_PASSPHRASE,       -123, "wrong passphrase, or the key file is corrupted") \
+	X(PU_ERR_KEY_FILE,         -124, "key file is malformed or of the wrong kind") \
+	X(PU_ERR_AGENCY_EXISTS,    -125, "agency is already in the directory") \
+	X(PU_ERR_AGENCY_UNKNOWN,   -126, "agency is not in the directory") \
+	X(PU_ERR_AGENCY_FINAL,     -127, "agency is revoked, which is final") \
+	X(PU_ERR_X509,             -128, "X.509 certificate operation failed") \
+	X(PU_ERR_USAGE,            -129, "invalid command line")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,

@@ -403,10 +403,12 @@ fx_resign(struct fixture *f, struct fx_msg *m, const char *signer, fx_edit_fn ed
 	size_t c_len, mn_len;
 
 	sh = puente__signed_header__unpack(NULL, m->sealed.header_len, m->sealed.header);
+	if (sh == NULL)
+		DIE("resign: cannot decode the signed header");
 	core = puente__header_core__unpack(NULL, sh->core.len, sh->core.data);
 	man = puente__manifest__unpack(NULL, sh->manifest.len, sh->manifest.data);
-	if (!sh || !core || !man)
-		DIE("resign: cannot decode");
+	if (!core || !man)
+		DIE("resign: cannot decode core or manifest");
 	edit(core, man, arg);
 	pb_encode(&core->base, &c, &c_len);
 	pb_encode(&man->base, &mn, &mn_len);

@@ -453,8 +453,16 @@ def main(argv):
     if len(argv) != 2:
         print("usage: check_vectors.py tests/vectors/puente-v1.txt", file=sys.stderr)
         return 2
-    V = {}   # the vectors, as text
-    st = {}  # values later checks build on
+    class Vectors(dict):
+        def __missing__(self, name):
+            raise CheckFailed("vector %r is missing from the file" % name)
+
+    class State(dict):
+        def __missing__(self, name):
+            raise CheckFailed("not checked: depends on an earlier check that failed (no %r)" % name)
+
+    V = Vectors()  # the vectors, as text
+    st = State()   # values later checks build on, set only by checks that passed so far
 
     def hx(name):
         return bytes.fromhex(V[name])
@@ -553,10 +561,12 @@ def main(argv):
         sd = st["sd"]
         ed25519_verify(hx("root.public_key"), signing_input("puente/1 directory", sd["directory"]),
                        sd["signature"])
+        st["dir_bytes"] = sd["directory"]  # only a root-signed directory is trusted below
 
     @check("directory: Directory decodes canonically, version = 1")
     def _():
-        d = decode("Directory", st["sd"]["directory"])
+        expect_eq(st["sd"]["root_key_id"], key_id(1, hx("root.public_key")), "root_key_id")
+        d = decode("Directory", st["dir_bytes"])
         expect_eq(d["version"], 1, "Directory.version")
         st["dir"] = d
         return "federation %r, serial %d" % (d["federation"], d["serial"])
@@ -571,6 +581,7 @@ def main(argv):
     @check("directory: consistent content (ids, states, roles, statuses, key sizes and ids, validity, policies)")
     def _():
         d = st["dir"]
+        expect(d["federation"] != "", "federation name empty")
         seen = set()
         for a in d["agencies"]:
             aid = a["id"]
@@ -583,6 +594,7 @@ def main(argv):
             kids = set()
             for k in a["keys"]:
                 expect(k["purpose"] != 0, "%s key without purpose" % aid)
+                expect(k["status"] != 0, "%s key without status" % aid)
                 expect_eq(len(k["public_key"]), 32, "%s key size" % aid)
                 expect_eq(k["key_id"], key_id(k["purpose"], k["public_key"]),
                           "%s %s key id" % (aid, PURPOSE[k["purpose"]]))
@@ -591,6 +603,8 @@ def main(argv):
                 expect(k["not_before"] < k["not_after"], "%s key not_before >= not_after" % aid)
         roles = [p["role"] for p in d["role_policies"]]
         expect(0 not in roles, "policy without role")
+        # "one policy per role" read as AT MOST one: the vector has AUDITOR and GATEWAY
+        # agencies and no policy for those roles (a role without a policy sends/receives nothing).
         expect(len(roles) == len(set(roles)), "more than one policy for a role")
         expect_eq(len(d["ca_cert_sha256"]), 32, "ca_cert_sha256 size")
         nkeys = sum(len(a["keys"]) for a in d["agencies"])
@@ -808,15 +822,20 @@ def main(argv):
     def _():
         pt = st["plaintext"]
         digest = b2b(pt[:-64], "puente/1 content")
+        st["content_digest"] = digest
         ed25519_verify(st["sender_key"]["public_key"],
                        signing_input("puente/1 content", st["core_hash"], digest), pt[-64:])
 
-    @check("message.receipt_mac: BLAKE2b-256[\"puente/1 mac\", HKDF(K, msg_id, lp(\"puente/1 receipt-mac\"))](plaintext)")
+    @check("message.receipt_mac: BLAKE2b-256[\"puente/1 mac\", HKDF(K, msg_id, lp(\"puente/1 receipt-mac\"))](content_digest) (§6.2)")
     def _():
         mac_key = hkdf_sha256(st["K"], st["core"]["msg_id"], lp("puente/1 receipt-mac"))
-        mac = b2b(st["plaintext"], "puente/1 mac", key=mac_key)
-        expect_eq(b2b_nacl(st["plaintext"], "puente/1 mac", key=mac_key), mac, "MAC (libsodium)")
-        expect_eq(mac, hx("message.receipt_mac"), "receipt MAC")
+        mac = b2b(st["content_digest"], "puente/1 mac", key=mac_key)
+        expect_eq(b2b_nacl(st["content_digest"], "puente/1 mac", key=mac_key), mac, "MAC (libsodium)")
+        if mac != hx("message.receipt_mac"):
+            old = b2b(st["plaintext"], "puente/1 mac", key=mac_key)
+            hint = " (the vector is the MAC of the whole plaintext, the pre-change rule)" \
+                if old == hx("message.receipt_mac") else ""
+            raise CheckFailed("receipt MAC: got %s, expected %s%s" % (mac.hex(), V["message.receipt_mac"], hint))
         st["mac"] = mac
 
     # ---- §6 recipient receipt ----------------------------------------------------------
@@ -861,4 +880,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        rc = main(sys.argv)
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into a reader that stopped early
+        sys.stderr.close()
+        rc = 1
+    sys.exit(rc)
