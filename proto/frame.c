@@ -40,6 +40,14 @@ frame_type_known(uint8_t type)
 	    protobuf_c_enum_descriptor_get_value(&puente__frame_type__descriptor, type) != NULL;
 }
 
+/* A refused stream stays refused: its later bytes must never be read as frames. */
+static int
+frame_reader_fail(struct frame_reader *r, int err)
+{
+	r->err = err;
+	return err;
+}
+
 int
 frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len, size_t *consumed)
 {
@@ -47,11 +55,14 @@ frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len, size_
 	int rc;
 
 	*consumed = 0;
+	if (r->err != PU_OK)
+		return r->err;
 	if (r->hdr_have < PU_FRAME_HEADER_LEN) {
 		size_t take = PU_FRAME_HEADER_LEN - r->hdr_have;
 		if (take > len)
 			take = len;
-		memcpy(r->hdr + r->hdr_have, data, take);
+		if (take > 0)
+			memcpy(r->hdr + r->hdr_have, data, take);
 		r->hdr_have += take;
 		used += take;
 		if (r->hdr_have < 4) {
@@ -61,24 +72,26 @@ frame_reader_feed(struct frame_reader *r, const uint8_t *data, size_t len, size_
 		/* The length is judged as soon as its four bytes are in, before the type. */
 		uint32_t length = get_u32be(r->hdr);
 		if (length == 0)
-			return PU_ERR_FRAME_EMPTY;
+			return frame_reader_fail(r, PU_ERR_FRAME_EMPTY);
 		if (length > r->max_len)
-			return PU_ERR_FRAME_TOO_LARGE;
+			return frame_reader_fail(r, PU_ERR_FRAME_TOO_LARGE);
 		if (r->hdr_have < PU_FRAME_HEADER_LEN) {
 			*consumed = used;
 			return PU_ERR_AGAIN;
 		}
 		r->type = r->hdr[4];
 		if (!frame_type_known(r->type))
-			return PU_ERR_FRAME_TYPE;
+			return frame_reader_fail(r, PU_ERR_FRAME_TYPE);
 		r->body_len = length - 1;
 		if ((rc = buf_reserve(&r->body, r->body_len)) != PU_OK)
-			return rc;
+			return frame_reader_fail(r, rc);
 	}
 	size_t need = r->body_len - r->body.len;
 	size_t take = len - used < need ? len - used : need;
-	buf_append(&r->body, data + used, take);
-	used += take;
+	if (take > 0) {
+		buf_append(&r->body, data + used, take);
+		used += take;
+	}
 	*consumed = used;
 	return r->body.len == r->body_len ? PU_OK : PU_ERR_AGAIN;
 }

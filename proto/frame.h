@@ -24,6 +24,7 @@ struct frame_reader {
 	uint32_t body_len;
 	struct buf body;
 	size_t max_len;	/* current limit on length, changed with frame_reader_set_max */
+	int err;	/* first error returned; every later feed returns it again */
 };
 
 void frame_reader_init(struct frame_reader *r, size_t max_len);

@@ -262,7 +262,9 @@ check_canonical(const ProtobufCMessage *m, const uint8_t *data, size_t len)
 		return PU_ERR_PB_NONCANONICAL;
 	if ((rc = pb_encode(m, &re, &re_len)) != PU_OK)
 		return rc;
-	rc = re_len == len && memcmp(re, data, len) == 0 ? PU_OK : PU_ERR_PB_NONCANONICAL;
+	/* An empty input may come as NULL, which memcmp must never see. */
+	rc = re_len == len && (len == 0 || memcmp(re, data, len) == 0) ? PU_OK :
+	    PU_ERR_PB_NONCANONICAL;
 	free(re);
 	return rc;
 }

@@ -46,3 +46,33 @@ pu_err_from_name(const char *name)
 			return err_table[i].code;
 	return PU_ERR_INTERNAL;
 }
+
+int
+pu_err_exit_code(int code)
+{
+	switch (code) {
+	case PU_OK:
+		return 0;
+	case PU_ERR_USAGE:
+	case PU_ERR_ARG:
+	case PU_ERR_AGENCY_ID:
+	case PU_ERR_CASE_ID:
+		return 64;	/* EX_USAGE */
+	case PU_ERR_NOT_FOUND:
+		return 66;	/* EX_NOINPUT */
+	case PU_ERR_EXISTS:
+		return 73;	/* EX_CANTCREAT */
+	case PU_ERR_IO:
+		return 74;	/* EX_IOERR */
+	case PU_ERR_PASSPHRASE:
+	case PU_ERR_FILE_MODE:
+		return 77;	/* EX_NOPERM */
+	case PU_ERR_NOMEM:
+	case PU_ERR_INTERNAL:
+	case PU_ERR_CRYPTO:
+	case PU_ERR_X509:
+		return 70;	/* EX_SOFTWARE */
+	default:
+		return 65;	/* EX_DATAERR: the input was refused */
+	}
+}

@@ -111,5 +111,7 @@ const char *pu_err_name(int code);
 const char *pu_err_message(int code);
 /* The code for a stable name, or PU_ERR_INTERNAL when the name is unknown. */
 int pu_err_from_name(const char *name);
+/* The sysexits(3) status a command exits with for this code (64 usage, 65 data, ...). */
+int pu_err_exit_code(int code);
 
 #endif

@@ -82,6 +82,26 @@ signer_of(const uint8_t *data, size_t len, const ProtobufCMessageDescriptor *d,
 	return rc;
 }
 
+/* The signing key of a verified Signed must have been usable at time at. */
+static int
+signed_key_check(const uint8_t *data, size_t len, const Puente__Agency *signer,
+    Puente__KeyPurpose purpose, int64_t at)
+{
+	ProtobufCMessage *m;
+	Puente__Signed *s;
+	const Puente__Key *k;
+	int rc;
+
+	rc = pb_decode(&puente__signed__descriptor, data, len, &pb_limits_wire, SIGNED_BUDGET, &m);
+	if (rc != PU_OK)
+		return rc;
+	s = (Puente__Signed *)m;
+	k = directory_find_key(signer, s->key_id.data, s->key_id.len, purpose);
+	rc = k != NULL ? directory_key_check(k, at) : PU_ERR_RECEIPT_SIGNER;
+	pb_free(s);
+	return rc;
+}
+
 static int
 same_message(const ProtobufCBinaryData *msg_id, const ProtobufCBinaryData *hh,
     const struct header *h)
@@ -113,12 +133,16 @@ receipt_gateway_verify(const uint8_t *data, size_t len, const struct directory *
 	if (rc != PU_OK)
 		return rc;
 	*out = (Puente__GatewayReceipt *)m;
-	if (!same_message(&(*out)->msg_id, &(*out)->header_hash, h)) {
+	/* A stolen receipt key must not forge acknowledgements: judge it when it signed. */
+	rc = signed_key_check(data, len, gw, PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT,
+	    (*out)->accepted_at);
+	if (rc == PU_OK && !same_message(&(*out)->msg_id, &(*out)->header_hash, h))
+		rc = PU_ERR_RECEIPT_MISMATCH;
+	if (rc != PU_OK) {
 		pb_free(*out);
 		*out = NULL;
-		return PU_ERR_RECEIPT_MISMATCH;
 	}
-	return PU_OK;
+	return rc;
 }
 
 int
@@ -128,7 +152,6 @@ receipt_recipient_verify(const uint8_t *data, size_t len, const struct directory
 	Puente__RecipientReceipt *r;
 	const Puente__Agency *a;
 	ProtobufCMessage *m;
-	Puente__Signed *s = NULL;
 	int rc;
 
 	*out = NULL;
@@ -145,13 +168,14 @@ receipt_recipient_verify(const uint8_t *data, size_t len, const struct directory
 		return rc;
 	r = (Puente__RecipientReceipt *)m;
 	/* The key must have been usable when the receipt says it was made. */
-	rc = pb_decode(&puente__signed__descriptor, data, len, &pb_limits_wire, SIGNED_BUDGET, &m);
-	if (rc != PU_OK)
+	if ((rc = signed_key_check(data, len, a, PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING,
+	    r->at)) != PU_OK)
 		goto fail;
-	s = (Puente__Signed *)m;
-	if ((rc = directory_key_check(directory_find_key(a, s->key_id.data, s->key_id.len,
-	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING), r->at)) != PU_OK)
+	/* Nobody receipts a message before it existed: a stolen key cannot backdate past it. */
+	if (r->at < h->core->created_at - PU_MAX_FUTURE) {
+		rc = PU_ERR_RECEIPT_FIELD;
 		goto fail;
+	}
 	if (!same_message(&r->msg_id, &r->header_hash, h)) {
 		rc = PU_ERR_RECEIPT_MISMATCH;
 		goto fail;
@@ -167,11 +191,9 @@ receipt_recipient_verify(const uint8_t *data, size_t len, const struct directory
 		rc = PU_ERR_RECEIPT_MAC;
 		goto fail;
 	}
-	pb_free(s);
 	*out = r;
 	return PU_OK;
 fail:
-	pb_free(s);
 	pb_free(r);
 	return rc;
 }
@@ -200,6 +222,14 @@ Puente__ReceiptOutcome
 receipt_outcome_for(int err)
 {
 	switch (err) {
+	case PU_ERR_NOMEM:
+	case PU_ERR_IO:
+	case PU_ERR_INTERNAL:
+	case PU_ERR_CRYPTO:
+	case PU_ERR_ARG:
+	case PU_ERR_NOT_RECIPIENT:
+		/* Local trouble, not a verdict on the message: no receipt, try again later. */
+		return PUENTE__RECEIPT_OUTCOME__RECEIPT_OUTCOME_UNSPECIFIED;
 	case PU_OK:
 		return PUENTE__RECEIPT_OUTCOME__RECEIPT_OUTCOME_OPENED;
 	case PU_ERR_COMMITMENT:

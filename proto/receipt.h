@@ -47,7 +47,10 @@ int receipt_recipient_create(const struct header *h, const char *me,
     Puente__ReceiptOutcome outcome, const uint8_t *mac, int64_t at,
     const uint8_t key_id[PU_KEY_ID_LEN], const uint8_t *sk, uint8_t **out, size_t *out_len);
 
-/* The outcome a recipient reports for an error from envelope_open_*. */
+/*
+ * The outcome a recipient reports for an error from envelope_open_*; UNSPECIFIED for a
+ * local failure (memory, disk, not a recipient), which is no verdict: send no receipt.
+ */
 Puente__ReceiptOutcome receipt_outcome_for(int err);
 
 #endif
