@@ -154,6 +154,23 @@ expect 65 "key file is malformed" "$K" sign-directory --dir fed
 cp root.bak fed/root.key && chmod 600 fed/root.key
 expect 0 "directory serial" "$K" sign-directory --dir fed
 
+# --- the national federation of the README: 32 states, PFPNNA, an auditor, a gateway
+unset PUENTE_PASSPHRASE
+"$K" init --dir national --name "Federacion Puente" --insecure-no-passphrase >/dev/null
+for s in AGU BCN BCS CAM CHH CHP CMX COA COL DUR GRO GUA HID JAL MEX MIC MOR NAY NLE OAX \
+    PUE QUE ROO SIN SLP SON TAB TAM TLA VER YUC ZAC; do
+	"$K" add-agency --dir national --id "MX-$s-PPNNA" --role state --name "PPNNA $s" >/dev/null
+done
+"$K" add-agency --dir national --id MX-FED-PFPNNA --role federal --name "PFPNNA" >/dev/null
+"$K" add-agency --dir national --id MX-FED-AUDITORIA --role auditor --name "Auditoria" >/dev/null
+"$K" add-agency --dir national --id MX-CMX-PUENTE1 --role gateway --name "Pasarela" --address 127.0.0.1:7443 >/dev/null
+expect 0 "35 agencies" "$K" verify --dir national --root national/root.pub
+n=0
+for c in national/agencies/*/tls.crt; do
+	openssl verify -CAfile national/ca.crt "$c" >/dev/null && n=$((n + 1))
+done
+[ "$n" = 35 ] && ok "all 35 certificates verify with openssl" || bad "only $n certificates verify"
+
 # --- help
 expect 0 "usage: puente-keys" "$K" --help
 expect 0 "add-agency --dir DIR --id ID" "$K" add-agency --help
