@@ -2,7 +2,10 @@
 #include <string.h>
 
 #include "frame.h"
+#include "envelope.pb-c.h"
 #include "frames.pb-c.h"
+#include "pb.h"
+#include "receipts.pb-c.h"
 #include "pu_err.h"
 
 void
@@ -108,4 +111,62 @@ frame_encode(struct buf *out, uint8_t type, const uint8_t *body, size_t body_len
 	buf_append_u32be(out, (uint32_t)(body_len + 1));
 	buf_append_u8(out, type);
 	return buf_append(out, body, body_len);
+}
+
+/* Indexed by FrameType: one row per type, the single place that says what a body holds. */
+static const ProtobufCMessageDescriptor *const frame_bodies[] = {
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO] = &puente__hello__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME] = &puente__welcome__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR] = &puente__error__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT] = &puente__signed_header__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK] = &puente__chunk__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT] = &puente__signed__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST] = &puente__inbox_request__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX] = &puente__inbox__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH] = &puente__fetch__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER] = &puente__signed_header__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER_CHUNK] = &puente__chunk__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECIPIENT_RECEIPT] = &puente__signed__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_OPEN_STATEMENT] = &puente__signed__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY] = &puente__signed__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_ACK] = &puente__ack__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS_REQUEST] = &puente__receipts_request__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS] = &puente__receipts__descriptor,
+};
+
+const ProtobufCMessageDescriptor *
+frame_body_descriptor(uint8_t type)
+{
+	if (!frame_type_known(type) || type >= sizeof(frame_bodies) / sizeof(frame_bodies[0]))
+		return NULL;
+	return frame_bodies[type];
+}
+
+int
+frame_decode_body(uint8_t type, const uint8_t *body, size_t len, ProtobufCMessage **out)
+{
+	const ProtobufCMessageDescriptor *d = frame_body_descriptor(type);
+
+	*out = NULL;
+	if (d == NULL)
+		return PU_ERR_FRAME_TYPE;
+	/* A body never needs more than a few times its size once decoded. */
+	return pb_decode(d, body, len, &pb_limits_wire, 4 * len + 65536, out);
+}
+
+int
+frame_encode_msg(struct buf *out, uint8_t type, const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	int rc;
+
+	if (n > PU_FRAME_MAX - 1)
+		return PU_ERR_FRAME_TOO_LARGE;
+	if ((rc = buf_reserve(out, PU_FRAME_HEADER_LEN + n)) != PU_OK)
+		return rc;
+	buf_append_u32be(out, (uint32_t)(n + 1));
+	buf_append_u8(out, type);
+	protobuf_c_message_pack(m, out->data + out->len);
+	out->len += n;
+	return PU_OK;
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "buf.h"
 
 #define PU_FRAME_HEADER_LEN 5
@@ -42,6 +44,13 @@ void frame_reader_next(struct frame_reader *r);
 
 /* 1 for a type this version knows. */
 int frame_type_known(uint8_t type);
+
+/* The message a frame type's body holds (PROTOCOL.md §2), or NULL for an unknown type. */
+const ProtobufCMessageDescriptor *frame_body_descriptor(uint8_t type);
+/* Decode a frame body as its type's message, canonically and within limits (pb_decode). */
+int frame_decode_body(uint8_t type, const uint8_t *body, size_t len, ProtobufCMessage **out);
+/* Encode m as the body of a frame of that type, appended to out. */
+int frame_encode_msg(struct buf *out, uint8_t type, const ProtobufCMessage *m);
 
 /* Append a whole frame to out. */
 int frame_encode(struct buf *out, uint8_t type, const uint8_t *body, size_t body_len);

@@ -45,6 +45,7 @@ static const struct field_limit field_limits[] = {
 	{ "puente.Welcome", "consistency_proof", 32, 64 },
 	{ "puente.Error", "message", 1 * KiB, 0 },
 	{ "puente.Inbox", "entries", 0, 256 },
+	{ "puente.Receipts", "receipts", 64 * KiB, 16 },
 	{ "puente.AuditEntry", "statement", 64 * KiB, 0 },
 	{ "puente.CaseMessage", "summary", 64 * KiB, 0 },
 	{ "puente.CaseMessage", "attachments", 0, 256 },

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "frame.h"
 #include "frames.pb-c.h"
+#include "pb.h"
 #include "pu_err.h"
 
 /* Compare names, so a failure reads "PU_ERR_AGAIN" != "PU_ERR_FRAME_TOO_LARGE". */
@@ -340,7 +341,7 @@ length_over_session_max_refused_before_allocation(void **state)
 static void
 unknown_frame_type_refused(void **state)
 {
-	static const uint8_t types[] = { 0, 15, 200, 255 };
+	static const uint8_t types[] = { 0, 18, 200, 255 };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(types); i++) {
@@ -363,10 +364,39 @@ static void
 known_frame_types_are_exactly_the_schema(void **state)
 {
 	(void)state;
-	/* FrameType defines 1..14; 0 is UNSPECIFIED and never sent. */
-	for (int t = 0; t <= 255; t++)
-		if (frame_type_known((uint8_t)t) != (t >= 1 && t <= 14))
+	/* FrameType defines 1..17; 0 is UNSPECIFIED and never sent. */
+	for (int t = 0; t <= 255; t++) {
+		if (frame_type_known((uint8_t)t) != (t >= 1 && t <= 17))
 			fail_msg("frame_type_known(%d) = %d", t, frame_type_known((uint8_t)t));
+		/* every known type says what its body holds, and no other does */
+		if ((frame_body_descriptor((uint8_t)t) != NULL) != (t >= 1 && t <= 17))
+			fail_msg("frame_body_descriptor(%d)", t);
+	}
+}
+
+/* A body encoded for its type decodes back through the same table. */
+static void
+body_round_trip_through_the_type_table(void **state)
+{
+	Puente__Fetch f = PUENTE__FETCH__INIT;
+	uint8_t id[16] = { 7 };
+	ProtobufCMessage *m;
+	struct buf b;
+
+	(void)state;
+	f.msg_id.data = id;
+	f.msg_id.len = sizeof(id);
+	buf_init(&b, PU_FRAME_MAX);
+	assert_int_equal(frame_encode_msg(&b, PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &f.base), PU_OK);
+	assert_int_equal(b.data[4], PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH);
+	assert_int_equal(frame_decode_body(b.data[4], b.data + 5, b.len - 5, &m), PU_OK);
+	assert_memory_equal(((Puente__Fetch *)m)->msg_id.data, id, 16);
+	pb_free(m);
+	/* the same bytes are not a Hello: field 1 of Hello is a varint */
+	assert_int_equal(frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, b.data + 5,
+	    b.len - 5, &m), PU_ERR_PB_DECODE);
+	assert_int_equal(frame_decode_body(99, b.data + 5, b.len - 5, &m), PU_ERR_FRAME_TYPE);
+	buf_free(&b);
 }
 
 /* ---- frame_encode ---------------------------------------------------------------------- */
@@ -569,6 +599,7 @@ main(void)
 		cmocka_unit_test(length_over_session_max_refused_before_allocation),
 		cmocka_unit_test(unknown_frame_type_refused),
 		cmocka_unit_test(known_frame_types_are_exactly_the_schema),
+		cmocka_unit_test(body_round_trip_through_the_type_table),
 		cmocka_unit_test(encode_refuses_body_over_max),
 		cmocka_unit_test(encode_into_full_buf_writes_nothing),
 		cmocka_unit_test(buf_at_cap_refuses_growth),
