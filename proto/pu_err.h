@@ -97,7 +97,18 @@
 	X(PU_ERR_AGENCY_UNKNOWN,   -126, "agency is not in the directory") \
 	X(PU_ERR_AGENCY_FINAL,     -127, "agency is revoked, which is final") \
 	X(PU_ERR_X509,             -128, "X.509 certificate operation failed") \
-	X(PU_ERR_USAGE,            -129, "invalid command line")
+	X(PU_ERR_USAGE,            -129, "invalid command line") \
+	/* gateway */ \
+	X(PU_ERR_CONFLICT,         -140, "another message with this msg_id is already stored") \
+	X(PU_ERR_QUOTA,            -141, "the sender's queued-bytes quota is full") \
+	X(PU_ERR_NOT_QUEUED,       -142, "no such message queued for this agency") \
+	X(PU_ERR_NOT_DELIVERED,    -143, "the message was never delivered to this recipient") \
+	X(PU_ERR_STORE,            -144, "the gateway's database failed; nothing was stored") \
+	X(PU_ERR_POLICY,           -145, "message not allowed by the directory's policy") \
+	X(PU_ERR_NOT_SENDER,       -146, "the header's sender is not this session's agency") \
+	X(PU_ERR_TLS_IDENTITY,     -147, "the TLS certificate's key is not pinned for an active agency") \
+	X(PU_ERR_BUSY,             -148, "too many messages in flight for this agency; retry later") \
+	X(PU_ERR_SHUTTING_DOWN,    -149, "the gateway is shutting down; retry later")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,

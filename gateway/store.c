@@ -1,0 +1,923 @@
+/* store.c - SQLite queue and audit leaves behind a writer and a reader thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <sodium.h>
+
+#include "audit.h"
+#include "crypto.h"
+#include "pb.h"
+#include "pu_err.h"
+#include "receipt.h"
+#include "store.h"
+
+/* Message states. */
+#define MSG_QUEUED 0
+#define MSG_DONE 1
+/* Delivery states. */
+#define DLV_QUEUED 0
+#define DLV_DELIVERED 1
+#define DLV_RECEIPTED 2
+
+struct queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct store_req *head, *tail;
+	int stopping;
+};
+
+struct worker {
+	struct store *store;
+	pthread_t thread;
+	struct queue q;
+	sqlite3 *db;
+	int is_writer;
+};
+
+struct store {
+	char dir[2048];
+	char spool[2100];
+	struct worker writer, reader;
+	struct store_signer signer;
+	struct store_limits lim;
+	uv_async_t async;
+	pthread_mutex_t done_mu;
+	struct store_req *done_head, *done_tail;
+	store_done_fn done;
+	void *done_arg;
+	uint64_t commits, messages, leaves;	/* updated with __atomic builtins */
+};
+
+static const char *const schema =
+	"CREATE TABLE IF NOT EXISTS messages ("
+	"  msg_id BLOB PRIMARY KEY,"
+	"  header_hash BLOB NOT NULL UNIQUE,"
+	"  sender TEXT NOT NULL, type INTEGER NOT NULL, adoption_scope INTEGER NOT NULL,"
+	"  case_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+	"  respond_by INTEGER NOT NULL, in_reply_to BLOB,"
+	"  content_length INTEGER NOT NULL, chunk_count INTEGER NOT NULL,"
+	"  header BLOB NOT NULL, body BLOB,"	/* body: the one chunk of a small message */
+	"  accepted_at INTEGER NOT NULL, audit_index INTEGER NOT NULL,"
+	"  directory_serial INTEGER NOT NULL, receipt BLOB NOT NULL,"
+	"  state INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
+	"CREATE TABLE IF NOT EXISTS deliveries ("
+	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
+	"  recipient TEXT NOT NULL, state INTEGER NOT NULL, outcome INTEGER NOT NULL DEFAULT 0,"
+	"  receipt BLOB, updated_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (msg_id, recipient)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries(recipient, state);";
+
+static int64_t
+now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void
+spool_path(const struct store *s, const uint8_t *msg_id, const char *suffix, char *out,
+    size_t n)
+{
+	char hex[PU_MSG_ID_LEN * 2 + 1];
+
+	sodium_bin2hex(hex, sizeof(hex), msg_id, PU_MSG_ID_LEN);
+	snprintf(out, n, "%s/%s.%s", s->spool, hex, suffix);
+}
+
+struct store_req *
+store_req_new(enum store_kind kind, uint64_t session, uint64_t tag)
+{
+	struct store_req *r = calloc(1, sizeof(*r));
+
+	if (r != NULL) {
+		r->kind = kind;
+		r->session = session;
+		r->tag = tag;
+	}
+	return r;
+}
+
+void
+store_req_free(struct store_req *r)
+{
+	if (r == NULL)
+		return;
+	free(r->audit_leaf);
+	free(r->header);
+	free(r->data);
+	free(r->receipt);
+	free(r->entries);
+	for (size_t i = 0; i < r->n_list; i++)
+		free(r->list[i]);
+	free(r->list);
+	free(r->list_len);
+	free(r);
+}
+
+/* ---- queues ------------------------------------------------------------------------ */
+
+static void
+queue_push(struct queue *q, struct store_req *r)
+{
+	r->next = NULL;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail)
+		q->tail->next = r;
+	else
+		q->head = r;
+	q->tail = r;
+	pthread_cond_signal(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Take up to max requests; blocks while empty. NULL once stopping and drained. */
+static struct store_req *
+queue_take(struct queue *q, unsigned max, unsigned delay_us)
+{
+	struct store_req *first, *last;
+	unsigned n = 1;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->head == NULL && !q->stopping)
+		pthread_cond_wait(&q->cv, &q->mu);
+	if (q->head == NULL) {
+		pthread_mutex_unlock(&q->mu);
+		return NULL;
+	}
+	if (delay_us > 0 && !q->stopping) {
+		/* Group commit: give a light load a moment to fill the batch. */
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += (long)delay_us * 1000;
+		until.tv_sec += until.tv_nsec / 1000000000;
+		until.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&q->cv, &q->mu, &until);
+	}
+	first = last = q->head;
+	while (n < max && last->next != NULL) {
+		last = last->next;
+		n++;
+	}
+	q->head = last->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	last->next = NULL;
+	pthread_mutex_unlock(&q->mu);
+	return first;
+}
+
+static void
+done_push_list(struct store *s, struct store_req *list)
+{
+	struct store_req *last = list;
+
+	if (list == NULL)
+		return;
+	while (last->next != NULL)
+		last = last->next;
+	pthread_mutex_lock(&s->done_mu);
+	if (s->done_tail)
+		s->done_tail->next = list;
+	else
+		s->done_head = list;
+	s->done_tail = last;
+	pthread_mutex_unlock(&s->done_mu);
+	uv_async_send(&s->async);
+}
+
+static void
+on_async(uv_async_t *a)
+{
+	struct store *s = a->data;
+	struct store_req *list, *next;
+
+	pthread_mutex_lock(&s->done_mu);
+	list = s->done_head;
+	s->done_head = s->done_tail = NULL;
+	pthread_mutex_unlock(&s->done_mu);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		list->next = NULL;
+		s->done(s->done_arg, list);
+	}
+}
+
+/* ---- SQLite helpers ---------------------------------------------------------------- */
+
+static int
+db_exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
+}
+
+static sqlite3_stmt *
+db_prepare(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+static int
+db_open(const char *path, sqlite3 **db, int writer)
+{
+	/* The reader writes nothing but WAL checkpoints, which need a writable handle. */
+	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
+
+	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	sqlite3_busy_timeout(*db, 5000);
+	if (writer) {
+		/* Durable commits; WAL checkpoints are run by the reader, off the commit path. */
+		if (db_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;") != PU_OK ||
+		    db_exec(*db, schema) != PU_OK || audit_schema(*db) != PU_OK)
+			return PU_ERR_STORE;
+	}
+	return PU_OK;
+}
+
+/* ---- writer: one request inside the batch's transaction ------------------------------ */
+
+static int
+write_chunk(struct store *s, struct store_req *r)
+{
+	char path[2200];
+	int fd;
+	off_t off = (off_t)r->index * (PU_CHUNK_SIZE + PU_CHUNK_ABYTES);
+	ssize_t w;
+
+	spool_path(s, r->msg_id, "part", path, sizeof(path));
+	/* The first chunk starts the file afresh: a retried upload never appends to an old one. */
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (r->index == 0 ? O_TRUNC : 0), 0600);
+	if (fd < 0)
+		return PU_ERR_IO;
+	w = pwrite(fd, r->data, r->data_len, off);
+	close(fd);
+	return w == (ssize_t)r->data_len ? PU_OK : PU_ERR_IO;
+}
+
+/* fsync the spool file, then move it into place: only then may a row reference it. */
+static int
+spool_commit(struct store *s, const struct store_req *r)
+{
+	char part[2200], final[2200];
+	int fd, rc = PU_OK;
+
+	spool_path(s, r->msg_id, "part", part, sizeof(part));
+	spool_path(s, r->msg_id, "msg", final, sizeof(final));
+	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0)
+		return PU_ERR_IO;
+	if (fsync(fd) != 0)
+		rc = PU_ERR_IO;
+	close(fd);
+	if (rc == PU_OK && rename(part, final) != 0)
+		rc = PU_ERR_IO;
+	if (rc == PU_OK && (fd = open(s->spool, O_RDONLY | O_DIRECTORY)) >= 0) {
+		if (fsync(fd) != 0)
+			rc = PU_ERR_IO;
+		close(fd);
+	}
+	return rc;
+}
+
+static int
+sign_receipt(struct store *s, struct store_req *r)
+{
+	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
+
+	g.gateway_id = s->signer.gateway_id;
+	g.msg_id.data = r->msg_id;
+	g.msg_id.len = PU_MSG_ID_LEN;
+	g.header_hash.data = r->header_hash;
+	g.header_hash.len = PU_HASH_LEN;
+	g.audit_index = r->audit_index;
+	g.accepted_at = r->accepted_at;
+	g.directory_serial = r->directory_serial;
+	return signed_create(PU_CTX_GATEWAY_RECEIPT, &g.base, s->signer.key_id,
+	    s->signer.secret_key, &r->receipt, &r->receipt_len);
+}
+
+/* The msg_id is taken: same header gets the original receipt, another header a conflict. */
+static int
+submit_existing(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT header_hash, receipt FROM messages WHERE msg_id = ?");
+	int rc = PU_ERR_STORE;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const void *hh = sqlite3_column_blob(st, 0);
+		r->found = 1;
+		r->same_header = sqlite3_column_bytes(st, 0) == PU_HASH_LEN &&
+		    memcmp(hh, r->header_hash, PU_HASH_LEN) == 0;
+		if (r->same_header) {
+			r->receipt_len = (size_t)sqlite3_column_bytes(st, 1);
+			r->receipt = malloc(r->receipt_len);
+			if (r->receipt != NULL) {
+				memcpy(r->receipt, sqlite3_column_blob(st, 1), r->receipt_len);
+				rc = PU_OK;
+			} else {
+				rc = PU_ERR_NOMEM;
+			}
+		} else {
+			rc = PU_ERR_CONFLICT;
+		}
+	} else {
+		/* The header hash is taken under another msg_id: a conflict too. */
+		rc = PU_ERR_CONFLICT;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+quota_check(struct store *s, sqlite3 *db, const struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(SUM(content_length), 0) FROM messages "
+	    "WHERE sender = ? AND state = 0");
+	int rc = PU_ERR_STORE;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		uint64_t queued = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = queued + r->content_length > s->lim.sender_quota ? PU_ERR_QUOTA : PU_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+submit_insert(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st;
+	int src;
+
+	st = db_prepare(db, "INSERT INTO messages (msg_id, header_hash, sender, type, adoption_scope,"
+	    " case_id, created_at, expires_at, respond_by, in_reply_to, content_length, chunk_count,"
+	    " header, body, accepted_at, audit_index, directory_serial, receipt, state)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, r->header_hash, PU_HASH_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->type);
+	sqlite3_bind_int(st, 5, r->adoption_scope);
+	sqlite3_bind_text(st, 6, r->case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 7, r->created_at);
+	sqlite3_bind_int64(st, 8, r->expires_at);
+	sqlite3_bind_int64(st, 9, r->respond_by);
+	if (r->has_reply)
+		sqlite3_bind_blob(st, 10, r->in_reply_to, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)r->content_length);
+	sqlite3_bind_int(st, 12, (int)r->chunk_count);
+	sqlite3_bind_blob(st, 13, r->header, (int)r->header_len, SQLITE_STATIC);
+	if (r->chunk_count == 1)
+		sqlite3_bind_blob(st, 14, r->data, (int)r->data_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 15, r->accepted_at);
+	sqlite3_bind_int64(st, 16, (sqlite3_int64)r->audit_index);
+	sqlite3_bind_int64(st, 17, (sqlite3_int64)r->directory_serial);
+	sqlite3_bind_blob(st, 18, r->receipt, (int)r->receipt_len, SQLITE_STATIC);
+	src = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (src == SQLITE_CONSTRAINT)
+		return PU_ERR_CONFLICT;
+	return src == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+}
+
+static int
+deliveries_insert(sqlite3 *db, const struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO deliveries (msg_id, recipient, state, "
+	    "updated_at) VALUES (?, ?, 0, ?)");
+	int rc = PU_OK;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	for (size_t i = 0; i < r->n_recipients && rc == PU_OK; i++) {
+		sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->recipients[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, r->accepted_at);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = PU_ERR_STORE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * One message, inside the batch's transaction and its own savepoint, so that a refused
+ * message (quota, a msg_id taken by a racing session) leaves the rest of the batch intact.
+ */
+static int
+do_submit(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	int rc;
+
+	if (db_exec(db, "SAVEPOINT msg") != PU_OK)
+		return PU_ERR_STORE;
+	if ((rc = quota_check(s, db, r)) != PU_OK)
+		goto undo;
+	if (r->chunk_count > 1 && (rc = spool_commit(s, r)) != PU_OK)
+		goto undo;
+	r->accepted_at = now_s();
+	if ((rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index)) != PU_OK)
+		goto undo;
+	if ((rc = sign_receipt(s, r)) != PU_OK)
+		goto undo;
+	if ((rc = submit_insert(db, r)) == PU_ERR_CONFLICT) {
+		db_exec(db, "ROLLBACK TO msg; RELEASE msg");
+		free(r->receipt);
+		r->receipt = NULL;
+		r->receipt_len = 0;
+		/* The loser of a race gets the winner's answer. */
+		return submit_existing(db, r);
+	}
+	if (rc == PU_OK)
+		rc = deliveries_insert(db, r);
+	if (rc != PU_OK)
+		goto undo;
+	return db_exec(db, "RELEASE msg");
+undo:
+	db_exec(db, "ROLLBACK TO msg; RELEASE msg");
+	return rc;
+}
+
+static int
+do_delivered(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "UPDATE deliveries SET state = 1, updated_at = ? "
+	    "WHERE msg_id = ? AND recipient = ? AND state = 0");
+	int rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, now_s());
+	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->agency, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	if (rc == PU_OK)
+		rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+	return rc;
+}
+
+static int
+do_receipt(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st;
+	int rc, changed;
+
+	/* Only a recipient the message was delivered to may answer for it. */
+	st = db_prepare(db, "UPDATE deliveries SET state = 2, outcome = ?, receipt = ?, "
+	    "updated_at = ? WHERE msg_id = ? AND recipient = ? AND state >= 1");
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int(st, 1, r->outcome);
+	sqlite3_bind_blob(st, 2, r->data, (int)r->data_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_s());
+	sqlite3_bind_blob(st, 4, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, r->agency, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	changed = sqlite3_changes(db);
+	sqlite3_finalize(st);
+	if (rc != PU_OK)
+		return rc;
+	if (changed == 0)
+		return PU_ERR_NOT_DELIVERED;
+	if ((rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index)) != PU_OK)
+		return rc;
+	/* Every recipient answered: the message no longer counts against the sender's quota. */
+	return db_exec(db, "UPDATE messages SET state = 1 WHERE state = 0 AND NOT EXISTS "
+	    "(SELECT 1 FROM deliveries d WHERE d.msg_id = messages.msg_id AND d.state < 2)");
+}
+
+static int
+writer_one(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	switch (r->kind) {
+	case STORE_CHUNK:
+		return write_chunk(s, r);
+	case STORE_SUBMIT:
+		return do_submit(s, db, r);
+	case STORE_ABORT: {
+		char path[2200];
+		spool_path(s, r->msg_id, "part", path, sizeof(path));
+		unlink(path);
+		return PU_OK;
+	}
+	case STORE_DELIVERED:
+		return do_delivered(db, r);
+	case STORE_RECEIPT:
+		return do_receipt(db, r);
+	case STORE_AUDIT:
+		return audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+	default:
+		return PU_ERR_INTERNAL;
+	}
+}
+
+static int
+is_commit_kind(enum store_kind k)
+{
+	return k == STORE_SUBMIT || k == STORE_DELIVERED || k == STORE_RECEIPT || k == STORE_AUDIT;
+}
+
+/*
+ * Group commit: every request taken in one go shares one transaction and one fsync.
+ * Nothing is answered before the commit; if it fails, every write in it failed.
+ */
+static void
+writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
+{
+	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK;
+	unsigned n_msgs = 0;
+
+	for (struct store_req *r = batch; r != NULL; r = r->next) {
+		r->rc = in_txn ? writer_one(s, db, r) : PU_ERR_STORE;
+		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
+			n_msgs++;
+	}
+	if (in_txn && db_exec(db, "COMMIT") != PU_OK) {
+		db_exec(db, "ROLLBACK");
+		for (struct store_req *r = batch; r != NULL; r = r->next)
+			if (is_commit_kind(r->kind) && r->rc == PU_OK)
+				r->rc = PU_ERR_STORE;
+		n_msgs = 0;
+	}
+	__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->messages, n_msgs, __ATOMIC_RELAXED);
+}
+
+/* ---- reader ------------------------------------------------------------------------ */
+
+static int
+do_lookup(sqlite3 *db, struct store_req *r)
+{
+	int rc = submit_existing(db, r);
+
+	/* Not stored is the common, happy answer. */
+	if (rc == PU_ERR_CONFLICT && !r->found)
+		rc = PU_OK;
+	return rc;
+}
+
+static int
+do_inbox(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT m.msg_id, m.sender, m.type, m.case_id, "
+	    "m.created_at, m.respond_by, m.content_length FROM deliveries d JOIN messages m "
+	    "USING (msg_id) WHERE d.recipient = ? AND d.state < 2 AND m.expires_at > ? "
+	    "ORDER BY m.accepted_at, m.audit_index LIMIT ?");
+	int rc = PU_OK, step;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	if ((r->entries = calloc(r->limit ? r->limit : 1, sizeof(*r->entries))) == NULL) {
+		sqlite3_finalize(st);
+		return PU_ERR_NOMEM;
+	}
+	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now_s());
+	sqlite3_bind_int(st, 3, (int)r->limit);
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_inbox_entry *e = &r->entries[r->n_entries++];
+		memcpy(e->msg_id, sqlite3_column_blob(st, 0), PU_MSG_ID_LEN);
+		snprintf(e->sender, sizeof(e->sender), "%s", (const char *)sqlite3_column_text(st, 1));
+		e->type = sqlite3_column_int(st, 2);
+		snprintf(e->case_id, sizeof(e->case_id), "%s", (const char *)sqlite3_column_text(st, 3));
+		e->created_at = sqlite3_column_int64(st, 4);
+		e->respond_by = sqlite3_column_int64(st, 5);
+		e->content_length = (uint64_t)sqlite3_column_int64(st, 6);
+	}
+	if (step != SQLITE_DONE)
+		rc = PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+copy_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
+{
+	*len = (size_t)sqlite3_column_bytes(st, col);
+	if ((*out = malloc(*len ? *len : 1)) == NULL)
+		return PU_ERR_NOMEM;
+	if (*len)
+		memcpy(*out, sqlite3_column_blob(st, col), *len);
+	return PU_OK;
+}
+
+static int
+do_fetch(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT m.header, m.chunk_count FROM deliveries d JOIN "
+	    "messages m USING (msg_id) WHERE d.msg_id = ? AND d.recipient = ? AND d.state < 2");
+	int rc = PU_ERR_NOT_QUEUED;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rc = copy_blob(st, 0, &r->header, &r->header_len);
+		r->chunk_count = (uint32_t)sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+do_read_chunk(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT chunk_count, content_length, body FROM messages "
+	    "WHERE msg_id = ?");
+	int rc = PU_ERR_NOT_QUEUED;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		uint32_t count = (uint32_t)sqlite3_column_int(st, 0);
+		uint64_t cl = (uint64_t)sqlite3_column_int64(st, 1);
+		if (r->index >= count) {
+			rc = PU_ERR_CHUNK_EXTRA;
+		} else if (count == 1) {
+			rc = copy_blob(st, 2, &r->data, &r->data_len);
+		} else {
+			char path[2200];
+			uint64_t plain = r->index + 1 < count ? PU_CHUNK_SIZE :
+			    cl - (uint64_t)r->index * PU_CHUNK_SIZE;
+			off_t off = (off_t)r->index * (PU_CHUNK_SIZE + PU_CHUNK_ABYTES);
+			int fd;
+			r->data_len = (size_t)plain + PU_CHUNK_ABYTES;
+			spool_path(s, r->msg_id, "msg", path, sizeof(path));
+			rc = PU_ERR_IO;
+			if ((r->data = malloc(r->data_len)) == NULL)
+				rc = PU_ERR_NOMEM;
+			else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+				if (pread(fd, r->data, r->data_len, off) == (ssize_t)r->data_len)
+					rc = PU_OK;
+				close(fd);
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+do_receipts(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT d.receipt FROM deliveries d JOIN messages m "
+	    "USING (msg_id) WHERE d.msg_id = ? AND m.sender = ? AND d.receipt IS NOT NULL "
+	    "ORDER BY d.recipient");
+	int rc = PU_OK, step;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	r->list = calloc(PU_MAX_RECIPIENTS, sizeof(*r->list));
+	r->list_len = calloc(PU_MAX_RECIPIENTS, sizeof(*r->list_len));
+	if (r->list == NULL || r->list_len == NULL) {
+		sqlite3_finalize(st);
+		return PU_ERR_NOMEM;
+	}
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
+	while (rc == PU_OK && r->n_list < PU_MAX_RECIPIENTS && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list]);
+		if (rc == PU_OK)
+			r->n_list++;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+reader_one(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	switch (r->kind) {
+	case STORE_LOOKUP:
+		return do_lookup(db, r);
+	case STORE_INBOX:
+		return do_inbox(db, r);
+	case STORE_FETCH:
+		return do_fetch(db, r);
+	case STORE_READ_CHUNK:
+		return do_read_chunk(s, db, r);
+	case STORE_RECEIPTS:
+		return do_receipts(db, r);
+	default:
+		return PU_ERR_INTERNAL;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct store *s = w->store;
+	struct store_req *batch;
+	unsigned since_checkpoint = 0;
+
+	while ((batch = queue_take(&w->q, w->is_writer ? s->lim.batch_max : 1,
+	    w->is_writer ? s->lim.delay_us : 0)) != NULL) {
+		if (w->is_writer) {
+			writer_batch(s, w->db, batch);
+		} else {
+			batch->rc = reader_one(s, w->db, batch);
+			/* The writer never checkpoints the WAL: the reader does, now and then. */
+			if (++since_checkpoint >= 1000) {
+				sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+				since_checkpoint = 0;
+			}
+		}
+		done_push_list(s, batch);
+	}
+	return NULL;
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+/* Spool files that no row references are leftovers of a crash or an aborted upload. */
+static void
+spool_recover(struct store *s)
+{
+	sqlite3_stmt *st = db_prepare(s->writer.db, "SELECT 1 FROM messages WHERE msg_id = ?");
+	DIR *d = opendir(s->spool);
+	struct dirent *e;
+
+	if (st == NULL || d == NULL)
+		goto out;
+	while ((e = readdir(d)) != NULL) {
+		uint8_t id[PU_MSG_ID_LEN];
+		size_t id_len;
+		char path[2400];
+		const char *dot = strchr(e->d_name, '.');
+		int keep = 0;
+
+		if (e->d_name[0] == '.' || dot == NULL)
+			continue;
+		if (strcmp(dot, ".msg") == 0 &&
+		    sodium_hex2bin(id, sizeof(id), e->d_name, (size_t)(dot - e->d_name), NULL,
+		    &id_len, NULL) == 0 && id_len == PU_MSG_ID_LEN) {
+			sqlite3_bind_blob(st, 1, id, PU_MSG_ID_LEN, SQLITE_STATIC);
+			keep = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_reset(st);
+		}
+		if (!keep && snprintf(path, sizeof(path), "%s/%s", s->spool, e->d_name) <
+		    (int)sizeof(path))
+			unlink(path);
+	}
+out:
+	if (d != NULL)
+		closedir(d);
+	sqlite3_finalize(st);
+}
+
+static int
+worker_start(struct store *s, struct worker *w, int is_writer, const char *db_path)
+{
+	int rc;
+
+	w->store = s;
+	w->is_writer = is_writer;
+	pthread_mutex_init(&w->q.mu, NULL);
+	pthread_cond_init(&w->q.cv, NULL);
+	if ((rc = db_open(db_path, &w->db, is_writer)) != PU_OK)
+		return rc;
+	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? PU_OK : PU_ERR_INTERNAL;
+}
+
+static void
+worker_stop(struct worker *w)
+{
+	pthread_mutex_lock(&w->q.mu);
+	w->q.stopping = 1;
+	pthread_cond_broadcast(&w->q.cv);
+	pthread_mutex_unlock(&w->q.mu);
+	pthread_join(w->thread, NULL);
+	sqlite3_close(w->db);
+	pthread_cond_destroy(&w->q.cv);
+	pthread_mutex_destroy(&w->q.mu);
+}
+
+int
+store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
+    const struct store_signer *signer, const struct store_limits *lim,
+    store_done_fn done, void *arg)
+{
+	char db_path[2200];
+	struct store *s;
+	int rc;
+
+	*out = NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return PU_ERR_NOMEM;
+	if (snprintf(s->dir, sizeof(s->dir), "%s", data_dir) >= (int)sizeof(s->dir)) {
+		free(s);
+		return PU_ERR_TOO_LARGE;
+	}
+	snprintf(s->spool, sizeof(s->spool), "%s/spool", s->dir);
+	snprintf(db_path, sizeof(db_path), "%s/puente.db", s->dir);
+	s->signer = *signer;
+	s->lim = *lim;
+	s->done = done;
+	s->done_arg = arg;
+	pthread_mutex_init(&s->done_mu, NULL);
+	if ((mkdir(s->dir, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(s->spool, 0700) != 0 && errno != EEXIST)) {
+		rc = PU_ERR_IO;
+		goto fail;
+	}
+	if (uv_async_init(loop, &s->async, on_async) != 0) {
+		rc = PU_ERR_INTERNAL;
+		goto fail;
+	}
+	s->async.data = s;
+	if ((rc = db_open(db_path, &s->writer.db, 1)) != PU_OK) {
+		sqlite3_close(s->writer.db);
+		s->writer.db = NULL;
+		goto fail_async;
+	}
+	spool_recover(s);
+	sqlite3_close(s->writer.db);
+	s->writer.db = NULL;
+	if ((rc = worker_start(s, &s->writer, 1, db_path)) != PU_OK)
+		goto fail_async;
+	if ((rc = worker_start(s, &s->reader, 0, db_path)) != PU_OK) {
+		worker_stop(&s->writer);
+		goto fail_async;
+	}
+	*out = s;
+	return PU_OK;
+fail_async:
+	/* The handle is closed by the loop later; s stays allocated until then. */
+	uv_close((uv_handle_t *)&s->async, NULL);
+	return rc;
+fail:
+	pthread_mutex_destroy(&s->done_mu);
+	free(s);
+	return rc;
+}
+
+static void
+on_async_closed(uv_handle_t *h)
+{
+	struct store *s = h->data;
+
+	pthread_mutex_destroy(&s->done_mu);
+	free(s);
+}
+
+void
+store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	/* Drain: the threads finish what was posted, then stop. */
+	worker_stop(&s->reader);
+	worker_stop(&s->writer);
+	on_async(&s->async);
+	uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
+
+void
+store_post(struct store *s, struct store_req *r)
+{
+	switch (r->kind) {
+	case STORE_LOOKUP:
+	case STORE_INBOX:
+	case STORE_FETCH:
+	case STORE_READ_CHUNK:
+	case STORE_RECEIPTS:
+		queue_push(&s->reader.q, r);
+		break;
+	default:
+		queue_push(&s->writer.q, r);
+	}
+}
+
+void
+store_stats(struct store *s, struct store_stats *out)
+{
+	out->commits = __atomic_load_n(&s->commits, __ATOMIC_RELAXED);
+	out->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
+	out->audit_leaves = __atomic_load_n(&s->leaves, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,134 @@
+/*
+ * store.h - the durable queue in SQLite (DESIGN.md §7).
+ *
+ * Two threads own the database: a writer that commits in groups (many messages per fsync,
+ * one transaction for the message, its queue rows, its audit leaf and its signed receipt)
+ * and a reader for lookups, inbox listings and deliveries, so reads never wait for an
+ * fsync. The event loop never touches the disk: it posts a request and gets it back,
+ * completed, through a uv_async callback. A request carries the session's id, never a
+ * pointer into the loop's objects; whoever holds a request owns it.
+ *
+ * A one-chunk message lives in its row; a larger one in a spool file per message, written
+ * chunk by chunk and fsynced (then renamed into place) before the commit that references
+ * it. Recovery deletes spool files no row references.
+ */
+#ifndef PU_STORE_H
+#define PU_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "header.h"
+
+#define STORE_AGENCY_MAX 40
+#define STORE_CASE_MAX 64
+
+enum store_kind {
+	STORE_LOOKUP,		/* reader: is this msg_id stored?  -> found, same_header, receipt */
+	STORE_CHUNK,		/* writer: append chunk `index` of a multi-chunk message to its spool */
+	STORE_SUBMIT,		/* writer: store, enqueue, audit, sign the receipt -> receipt */
+	STORE_ABORT,		/* writer: forget a half-received message's spool file */
+	STORE_INBOX,		/* reader: messages queued for agency -> entries */
+	STORE_FETCH,		/* reader: a queued message's header for agency -> data */
+	STORE_READ_CHUNK,	/* reader: chunk `index` of msg_id -> data */
+	STORE_DELIVERED,	/* writer: mark delivered to agency and audit the fetch */
+	STORE_RECEIPT,		/* writer: record a verified recipient receipt -> audit_index */
+	STORE_RECEIPTS,		/* reader: recorded receipts of a message sent by agency -> list */
+	STORE_AUDIT,		/* writer: append an audit leaf (session events) */
+};
+
+struct store_inbox_entry {
+	uint8_t msg_id[PU_MSG_ID_LEN];
+	char sender[STORE_AGENCY_MAX];
+	int type;
+	char case_id[STORE_CASE_MAX];
+	int64_t created_at, respond_by;
+	uint64_t content_length;
+};
+
+struct store_req {
+	enum store_kind kind;
+	uint64_t session;		/* the session that asked: an id, never a pointer */
+	uint64_t tag;			/* the asker's own correlation value */
+	struct store_req *next;		/* queue link, owned by whichever queue holds it */
+
+	uint8_t msg_id[PU_MSG_ID_LEN];
+	uint8_t header_hash[PU_HASH_LEN];
+	char agency[STORE_AGENCY_MAX];	/* sender (SUBMIT, RECEIPTS) or recipient */
+	uint32_t index;			/* CHUNK, READ_CHUNK */
+	uint32_t limit;			/* INBOX */
+
+	/* SUBMIT: what the header says, copied */
+	int type, adoption_scope;
+	char case_id[STORE_CASE_MAX];
+	int64_t created_at, expires_at, respond_by;
+	uint8_t in_reply_to[PU_MSG_ID_LEN];
+	int has_reply;
+	uint64_t content_length;
+	uint32_t chunk_count;
+	char recipients[PU_MAX_RECIPIENTS][STORE_AGENCY_MAX];
+	size_t n_recipients;
+	uint64_t directory_serial;
+	int outcome;			/* RECEIPT: ReceiptOutcome */
+	uint8_t *audit_leaf;		/* SUBMIT, RECEIPT, DELIVERED, AUDIT: encoded AuditEntry */
+	size_t audit_leaf_len;
+
+	uint8_t *header;		/* SUBMIT in, FETCH out: the encoded SignedHeader */
+	size_t header_len;
+	/* chunk data (CHUNK, SUBMIT of a one-chunk message, READ_CHUNK out) or the recipient
+	 * receipt (RECEIPT) */
+	uint8_t *data;
+	size_t data_len;
+
+	/* results */
+	int rc;				/* PU_OK or a negative enum pu_err */
+	int found, same_header;		/* LOOKUP */
+	uint64_t audit_index;
+	int64_t accepted_at;
+	uint8_t *receipt;		/* the signed gateway receipt (SUBMIT, LOOKUP) */
+	size_t receipt_len;
+	struct store_inbox_entry *entries;	/* INBOX */
+	size_t n_entries;
+	uint8_t **list;			/* RECEIPTS: encoded Signed receipts */
+	size_t *list_len;
+	size_t n_list;
+};
+
+/* What the writer signs receipts with (the gateway's RECEIPT key). */
+struct store_signer {
+	char gateway_id[STORE_AGENCY_MAX];
+	uint8_t key_id[PU_KEY_ID_LEN];
+	const uint8_t *secret_key;	/* secret memory, owned by the caller, outlives the store */
+};
+
+struct store_limits {
+	unsigned batch_max;		/* messages per group commit */
+	unsigned delay_us;		/* how long the writer may wait to fill a batch */
+	uint64_t sender_quota;		/* queued ciphertext bytes per sender */
+};
+
+/* Called on the loop thread with each completed request; the callee owns it. */
+typedef void (*store_done_fn)(void *arg, struct store_req *r);
+
+struct store;
+
+int store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
+    const struct store_signer *signer, const struct store_limits *lim,
+    store_done_fn done, void *arg);
+/* Finish every queued request, stop the threads, close the database. */
+void store_close(struct store *s);
+/* Hand a request over (the store owns it until it comes back through done). */
+void store_post(struct store *s, struct store_req *r);
+
+struct store_req *store_req_new(enum store_kind kind, uint64_t session, uint64_t tag);
+void store_req_free(struct store_req *r);
+
+/* Counters for metrics (read on the loop thread; updated atomically). */
+struct store_stats {
+	uint64_t commits, messages, audit_leaves;
+};
+void store_stats(struct store *s, struct store_stats *out);
+
+#endif
