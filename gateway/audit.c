@@ -63,6 +63,33 @@ audit_next_index(sqlite3 *db, const char *case_id, uint64_t *next, uint64_t *pre
 	return rc;
 }
 
+/* Events that name only a message (fetch, open) join the chain of its case. */
+static int
+case_of_message(sqlite3 *db, Puente__AuditEntry *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = PU_OK;
+
+	if (sqlite3_prepare_v2(db, "SELECT case_id, type FROM messages WHERE msg_id = ?", -1, &st,
+	    NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, e->msg_id.data, (int)e->msg_id.len, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char *id = strdup((const char *)sqlite3_column_text(st, 0));
+		if (id == NULL) {
+			rc = PU_ERR_NOMEM;
+		} else {
+			/* the decoded entry owns its strings (default allocator) */
+			if (e->case_id != protobuf_c_empty_string)
+				free(e->case_id);
+			e->case_id = id;
+			e->type = sqlite3_column_int(st, 1);
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int
 audit_append(sqlite3 *db, const uint8_t *entry, size_t len, uint64_t *index)
 {
@@ -78,6 +105,8 @@ audit_append(sqlite3 *db, const uint8_t *entry, size_t len, uint64_t *index)
 	    4 * len + 65536, &m)) != PU_OK)
 		return rc;
 	e = (Puente__AuditEntry *)m;
+	if (e->case_id[0] == '\0' && e->msg_id.len > 0 && (rc = case_of_message(db, e)) != PU_OK)
+		goto out;
 	if ((rc = audit_next_index(db, e->case_id, &next, &prev_case)) != PU_OK)
 		goto out;
 	/* index + 1 of the previous leaf of this case; 0 for the first or for no case */

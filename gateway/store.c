@@ -55,6 +55,7 @@ struct store {
 	store_done_fn done;
 	void *done_arg;
 	uint64_t commits, messages, leaves;	/* updated with __atomic builtins */
+	int closing;				/* loop thread only */
 };
 
 static const char *const schema =
@@ -548,22 +549,25 @@ static void
 writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 {
 	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK;
-	unsigned n_msgs = 0;
+	unsigned n_msgs = 0, n_leaves = 0;
 
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
 		r->rc = in_txn ? writer_one(s, db, r) : PU_ERR_STORE;
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
 			n_msgs++;
+		if (is_commit_kind(r->kind) && r->rc == PU_OK && !r->found)
+			n_leaves++;
 	}
 	if (in_txn && db_exec(db, "COMMIT") != PU_OK) {
 		db_exec(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next)
 			if (is_commit_kind(r->kind) && r->rc == PU_OK)
 				r->rc = PU_ERR_STORE;
-		n_msgs = 0;
+		n_msgs = n_leaves = 0;
 	}
 	__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->messages, n_msgs, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&s->leaves, n_leaves, __ATOMIC_RELAXED);
 }
 
 /* ---- reader ------------------------------------------------------------------------ */
@@ -892,6 +896,7 @@ store_close(struct store *s)
 	if (s == NULL)
 		return;
 	/* Drain: the threads finish what was posted, then stop. */
+	s->closing = 1;
 	worker_stop(&s->reader);
 	worker_stop(&s->writer);
 	on_async(&s->async);
@@ -901,6 +906,11 @@ store_close(struct store *s)
 void
 store_post(struct store *s, struct store_req *r)
 {
+	/* After store_close has begun, nothing new starts: the gateway is going down. */
+	if (s == NULL || s->closing) {
+		store_req_free(r);
+		return;
+	}
 	switch (r->kind) {
 	case STORE_LOOKUP:
 	case STORE_INBOX:

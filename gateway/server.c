@@ -1,0 +1,337 @@
+/* server.c - the listener, the session table, the directory in force, signals. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "metrics.h"
+#include "pu_err.h"
+#include "server.h"
+#include "session.h"
+#include "tls.h"
+
+static size_t
+bucket_of(uint64_t id)
+{
+	return (size_t)(id % SESSION_BUCKETS);
+}
+
+void
+server_add_session(struct server *srv, struct session *s)
+{
+	size_t b = bucket_of(s->id);
+
+	s->bucket_next = srv->buckets[b];
+	srv->buckets[b] = s;
+	srv->n_sessions++;
+}
+
+void
+server_remove_session(struct server *srv, struct session *s)
+{
+	struct session **p = &srv->buckets[bucket_of(s->id)];
+
+	for (; *p != NULL; p = &(*p)->bucket_next) {
+		if (*p == s) {
+			*p = s->bucket_next;
+			srv->n_sessions--;
+			return;
+		}
+	}
+}
+
+struct session *
+server_find_session(struct server *srv, uint64_t id)
+{
+	for (struct session *s = srv->buckets[bucket_of(id)]; s != NULL; s = s->bucket_next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+/* Call fn on every session; fn may close (and so unlink) the session it is given. */
+static void
+server_each_session(struct server *srv, void (*fn)(struct session *))
+{
+	for (size_t b = 0; b < SESSION_BUCKETS; b++) {
+		struct session *s = srv->buckets[b], *next;
+		for (; s != NULL; s = next) {
+			next = s->bucket_next;
+			fn(s);
+		}
+	}
+}
+
+void
+server_store_done(void *arg, struct store_req *r)
+{
+	struct server *srv = arg;
+	struct session *s = server_find_session(srv, r->session);
+
+	if (s == NULL || s->state == S_CLOSING) {
+		/* Its session is gone: the work is done (and durable), the answer has no taker. */
+		store_req_free(r);
+		return;
+	}
+	session_store_done(s, r);
+}
+
+static int
+read_file_path(const char *dir, const char *name, char *out, size_t n)
+{
+	return snprintf(out, n, "%s/%s", dir, name) < (int)n ? PU_OK : PU_ERR_TOO_LARGE;
+}
+
+static int
+load_directory(struct server *srv, struct directory *out, uint64_t held)
+{
+	char path[4200];
+	uint8_t *data;
+	size_t len;
+	int rc;
+
+	if ((rc = read_file_path(srv->cfg.identity_dir, "directory.pb", path, sizeof(path))) != PU_OK ||
+	    (rc = file_read_all(path, 8u << 20, &data, &len)) != PU_OK)
+		return rc;
+	rc = directory_load(out, data, len, srv->root_pk, (int64_t)time(NULL), held);
+	free(data);
+	return rc;
+}
+
+static void
+recheck_one(struct session *s)
+{
+	session_recheck(s);
+}
+
+int
+server_reload_directory(struct server *srv)
+{
+	struct directory d;
+	uint64_t old = srv->dir.dir->serial;
+	int rc = load_directory(srv, &d, old);
+
+	if (rc == PU_ERR_DIR_OLDER) {
+		log_info("directory", "event=reload serial=%llu result=unchanged", (unsigned long long)old);
+		return PU_OK;
+	}
+	if (rc != PU_OK) {
+		log_warn("directory", "event=reload-refused reason=%s", pu_err_name(rc));
+		return rc;
+	}
+	directory_free(&srv->dir);
+	srv->dir = d;
+	log_info("directory", "event=reload old_serial=%llu serial=%llu", (unsigned long long)old,
+	    (unsigned long long)d.dir->serial);
+	/* Suspended, revoked or re-keyed agencies lose their sessions now. */
+	server_each_session(srv, recheck_one);
+	return PU_OK;
+}
+
+static void
+on_connection(uv_stream_t *listener, int status)
+{
+	struct server *srv = listener->data;
+
+	if (status < 0)
+		return;
+	if (srv->draining || srv->n_sessions >= srv->cfg.max_sessions) {
+		/* Accept and close at once: the client learns now, not after a timeout. */
+		uv_tcp_t *t = malloc(sizeof(*t));
+		if (t != NULL) {
+			uv_tcp_init(srv->loop, t);
+			if (uv_accept(listener, (uv_stream_t *)t) == 0)
+				srv->st.sessions_refused++;
+			uv_close((uv_handle_t *)t, (uv_close_cb)free);
+		}
+		return;
+	}
+	if (session_accept(srv) != PU_OK)
+		srv->st.sessions_failed++;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	int64_t left = srv->dir.dir->expires_at - (int64_t)time(NULL);
+	static int64_t warned_at;
+
+	if (left <= 0) {
+		/* An expired directory: nothing is sent, accepted or delivered on it. */
+		log_error("directory", "event=expired serial=%llu action=closing-sessions",
+		    (unsigned long long)srv->dir.dir->serial);
+		server_reload_directory(srv);
+		if (srv->dir.dir->expires_at <= (int64_t)time(NULL))
+			server_drain(srv);
+	} else if (left < PU_DIRECTORY_WARN_BEFORE && time(NULL) - warned_at > 3600) {
+		warned_at = time(NULL);
+		log_warn("directory", "event=expires-soon serial=%llu seconds_left=%lld",
+		    (unsigned long long)srv->dir.dir->serial, (long long)left);
+	}
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+
+	if (signum == SIGHUP) {
+		server_reload_directory(srv);
+		return;
+	}
+	log_info("gateway", "event=drain signal=%d sessions=%u", signum, srv->n_sessions);
+	server_drain(srv);
+}
+
+static int
+load_identity(struct server *srv)
+{
+	char path[4200], cert[4200], key[4200], ca[4200], err[256];
+	uint8_t *text;
+	size_t len, bin_len;
+	const Puente__Agency *gw;
+	const Puente__Key *k;
+	int rc;
+
+	if ((rc = read_file_path(srv->cfg.identity_dir, "root.pub", path, sizeof(path))) != PU_OK ||
+	    (rc = file_read_all(path, 256, &text, &len)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=root.pub reason=%s", pu_err_name(rc));
+		return rc;
+	}
+	rc = sodium_hex2bin(srv->root_pk, 32, (const char *)text, len, " \n", &bin_len, NULL) == 0 &&
+	    bin_len == 32 ? PU_OK : PU_ERR_KEY_FILE;
+	free(text);
+	if (rc != PU_OK || (rc = load_directory(srv, &srv->dir, 0)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=directory.pb reason=%s", pu_err_name(rc));
+		return rc;
+	}
+	if ((rc = read_file_path(srv->cfg.identity_dir, "receipt.key", path, sizeof(path))) != PU_OK ||
+	    (rc = keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519,
+	    &srv->receipt_key)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=receipt.key reason=%s", pu_err_name(rc));
+		return rc;
+	}
+	if (strlen(srv->receipt_key.agency_id) >= sizeof(srv->gateway_id))
+		return PU_ERR_AGENCY_ID;
+	memcpy(srv->gateway_id, srv->receipt_key.agency_id, strlen(srv->receipt_key.agency_id) + 1);
+	gw = directory_find_agency(&srv->dir, srv->gateway_id);
+	k = gw ? directory_find_key(gw, srv->receipt_key.key_id, PU_KEY_ID_LEN,
+	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT) : NULL;
+	if (gw == NULL || gw->role != PUENTE__ROLE__ROLE_GATEWAY || k == NULL ||
+	    directory_key_check(k, (int64_t)time(NULL)) != PU_OK) {
+		log_error("gateway", "event=start-failed reason=\"receipt.key is not an active RECEIPT "
+		    "key of a gateway in the directory\"");
+		return PU_ERR_UNKNOWN_KEY;
+	}
+	read_file_path(srv->cfg.identity_dir, "tls.crt", cert, sizeof(cert));
+	read_file_path(srv->cfg.identity_dir, "tls.key", key, sizeof(key));
+	read_file_path(srv->cfg.identity_dir, "ca.crt", ca, sizeof(ca));
+	if ((rc = file_check_secret(key)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=tls.key reason=%s", pu_err_name(rc));
+		return rc;
+	}
+	if ((srv->tls = tls_server_ctx(cert, key, ca, err, sizeof(err))) == NULL) {
+		log_error("gateway", "event=start-failed reason=\"%s\"", err);
+		return PU_ERR_X509;
+	}
+	return PU_OK;
+}
+
+int
+server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cfg)
+{
+	struct store_signer signer;
+	struct store_limits lim;
+	int rc;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = *cfg;
+	srv->started_at = (int64_t)time(NULL);
+	if ((rc = load_identity(srv)) != PU_OK)
+		return rc;
+	snprintf(signer.gateway_id, sizeof(signer.gateway_id), "%s", srv->gateway_id);
+	memcpy(signer.key_id, srv->receipt_key.key_id, PU_KEY_ID_LEN);
+	signer.secret_key = srv->receipt_key.secret;
+	lim.batch_max = cfg->commit_batch_max;
+	lim.delay_us = cfg->commit_delay_us;
+	lim.sender_quota = cfg->sender_quota_bytes;
+	if ((rc = store_open(&srv->store, cfg->data_dir, loop, &signer, &lim, server_store_done,
+	    srv)) != PU_OK) {
+		log_error("gateway", "event=start-failed component=store data_dir_error=%s",
+		    pu_err_name(rc));
+		return rc;
+	}
+	uv_signal_init(loop, &srv->sig_term);
+	uv_signal_init(loop, &srv->sig_int);
+	uv_signal_init(loop, &srv->sig_hup);
+	srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
+	uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+	uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+	uv_timer_init(loop, &srv->tick);
+	srv->tick.data = srv;
+	uv_timer_start(&srv->tick, on_tick, 1000, 1000);
+	return PU_OK;
+}
+
+int
+server_listen(struct server *srv)
+{
+	struct sockaddr_storage addr;
+	int rc;
+
+	if (uv_ip4_addr(srv->cfg.listen_host, srv->cfg.listen_port, (struct sockaddr_in *)&addr) != 0 &&
+	    uv_ip6_addr(srv->cfg.listen_host, srv->cfg.listen_port, (struct sockaddr_in6 *)&addr) != 0)
+		return PU_ERR_USAGE;
+	uv_tcp_init(srv->loop, &srv->listener);
+	srv->listener.data = srv;
+	if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+	    (rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection)) != 0) {
+		log_error("gateway", "event=listen-failed address=%s port=%u reason=\"%s\"",
+		    srv->cfg.listen_host, srv->cfg.listen_port, uv_strerror(rc));
+		return PU_ERR_IO;
+	}
+	log_info("gateway", "event=listening id=%s address=%s port=%u directory_serial=%llu",
+	    srv->gateway_id, srv->cfg.listen_host, srv->cfg.listen_port,
+	    (unsigned long long)srv->dir.dir->serial);
+	return PU_OK;
+}
+
+static void
+drain_one(struct session *s)
+{
+	session_fail(s, PU_ERR_SHUTTING_DOWN, NULL);
+}
+
+void
+server_drain(struct server *srv)
+{
+	if (srv->draining)
+		return;
+	srv->draining = 1;
+	metrics_stop();
+	uv_close((uv_handle_t *)&srv->listener, NULL);
+	uv_timer_stop(&srv->tick);
+	uv_close((uv_handle_t *)&srv->tick, NULL);
+	uv_close((uv_handle_t *)&srv->sig_term, NULL);
+	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+	/* Commits already with the writer finish; then every session is told and closed. */
+	store_close(srv->store);
+	srv->store = NULL;
+	server_each_session(srv, drain_one);
+}
+
+void
+server_free(struct server *srv)
+{
+	directory_free(&srv->dir);
+	SSL_CTX_free(srv->tls);
+	secret_key_clear(&srv->receipt_key);
+}

@@ -1,0 +1,65 @@
+/*
+ * server.h - the gateway's state on the loop thread: listener, sessions by id, the
+ * directory in force, the store, counters. Only the loop thread touches it.
+ */
+#ifndef PU_SERVER_H
+#define PU_SERVER_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "config.h"
+#include "directory.h"
+#include "keyfile.h"
+#include "store.h"
+
+#define SESSION_BUCKETS 4096
+
+struct session;
+
+struct server_stats {
+	uint64_t sessions_opened, sessions_refused, sessions_failed;
+	uint64_t messages_accepted, messages_rejected, messages_retried;
+	uint64_t deliveries, receipts, frames_in, frames_out;
+	uint64_t bytes_in, bytes_out;
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct gateway_config cfg;
+	char gateway_id[STORE_AGENCY_MAX];
+	uint8_t root_pk[32];
+	struct directory dir;			/* the directory in force */
+	SSL_CTX *tls;
+	struct store *store;
+	struct secret_key receipt_key;
+	uv_tcp_t listener;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t tick;			/* once a second: deadlines, directory expiry */
+	struct session *buckets[SESSION_BUCKETS];
+	unsigned n_sessions;
+	uint64_t next_session_id;
+	int draining;
+	int64_t started_at;
+	struct server_stats st;
+};
+
+int server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cfg);
+int server_listen(struct server *srv);
+/* Stop accepting, let in-flight commits finish, close every session, then the store. */
+void server_drain(struct server *srv);
+void server_free(struct server *srv);
+/* Load identity_dir/directory.pb if it is newer; drop sessions it no longer allows. */
+int server_reload_directory(struct server *srv);
+
+/* The session table (sessions are referred to by id across threads). */
+void server_add_session(struct server *srv, struct session *s);
+void server_remove_session(struct server *srv, struct session *s);
+struct session *server_find_session(struct server *srv, uint64_t id);
+
+/* Store completions are routed here, then to the session that asked. */
+void server_store_done(void *arg, struct store_req *r);
+
+#endif

@@ -1,0 +1,1220 @@
+/* session.c - one client connection, from the TLS handshake to the last frame. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "audit.h"
+#include "crypto.h"
+#include "frames.pb-c.h"
+#include "log.h"
+#include "pb.h"
+#include "policy.h"
+#include "pu_err.h"
+#include "receipt.h"
+#include "server.h"
+#include "session.h"
+
+#define READ_CHUNK_BYTES 65536
+#define WRITE_HIGH_WATER (4u * 1024 * 1024)	/* stop delivering above this, resume below */
+#define INBOX_DEFAULT 64
+#define INBOX_MAX 256
+
+enum tag {
+	TAG_LOOKUP = 1, TAG_CHUNK, TAG_SUBMIT, TAG_INBOX, TAG_FETCH, TAG_READ_CHUNK,
+	TAG_DELIVERED, TAG_RECEIPT_HEADER, TAG_RECEIPT, TAG_RECEIPTS, TAG_AUDIT, TAG_OPEN,
+};
+
+static void session_resume(struct session *s);
+static void session_process(struct session *s);
+static void delivery_next(struct session *s);
+
+static uint64_t
+now_ms(const struct session *s)
+{
+	return uv_now(s->srv->loop);
+}
+
+static int64_t
+wall_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	if (--s->open_handles > 0)
+		return;
+	tls_conn_free(&s->tls);
+	frame_reader_free(&s->fr);
+	header_free(&s->sub.h);
+	free(s->sub.header_bytes);
+	free(s->sub.chunk0);
+	free(s->in);
+	free(s);
+}
+
+static void
+session_close(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	s->state = S_CLOSING;
+	server_remove_session(s->srv, s);
+	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+}
+
+struct write_req {
+	uv_write_t req;
+	struct session *s;
+	uint8_t data[];
+};
+
+static void
+on_written(uv_write_t *w, int status)
+{
+	struct write_req *wr = (struct write_req *)w;
+	struct session *s = wr->s;
+
+	free(wr);
+	if (status < 0)
+		return;	/* the read side notices the broken connection */
+	if (s->state == S_CLOSING)
+		return;
+	if (s->closing_after_flush && uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
+		session_close(s);
+		return;
+	}
+	if (s->dlv.active && !s->dlv.reading)
+		delivery_next(s);
+}
+
+/* Move TLS output to the socket. */
+static void
+session_flush(struct session *s)
+{
+	uint8_t tmp[READ_CHUNK_BYTES];
+	size_t n;
+
+	if (s->state == S_CLOSING)
+		return;
+	while ((n = tls_conn_pending(&s->tls, tmp, sizeof(tmp))) > 0) {
+		struct write_req *wr = malloc(sizeof(*wr) + n);
+		uv_buf_t b;
+		if (wr == NULL) {
+			session_close(s);
+			return;
+		}
+		wr->s = s;
+		memcpy(wr->data, tmp, n);
+		b = uv_buf_init((char *)wr->data, (unsigned)n);
+		s->srv->st.bytes_out += n;
+		if (uv_write(&wr->req, (uv_stream_t *)&s->tcp, &b, 1, on_written) != 0) {
+			free(wr);
+			session_close(s);
+			return;
+		}
+	}
+}
+
+static void
+session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
+{
+	struct buf b;
+
+	buf_init(&b, PU_FRAME_MAX);
+	if (frame_encode_msg(&b, type, m) == PU_OK && tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
+		s->srv->st.frames_out++;
+		session_flush(s);
+	} else {
+		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
+		session_close(s);
+	}
+	buf_free(&b);
+}
+
+static void
+session_error(struct session *s, int rc, const uint8_t *msg_id, const char *why)
+{
+	Puente__Error e = PUENTE__ERROR__INIT;
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s%s%s", pu_err_message(rc), why ? ": " : "", why ? why : "");
+	e.code = (char *)pu_err_name(rc);
+	e.message = text;
+	if (msg_id != NULL) {
+		e.msg_id.data = (uint8_t *)msg_id;
+		e.msg_id.len = PU_MSG_ID_LEN;
+	}
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR, &e.base);
+}
+
+void
+session_fail(struct session *s, int rc, const char *why)
+{
+	if (s->state == S_CLOSING)
+		return;
+	if (s->closing_after_flush) {
+		/* Already told; a second reason (a drain) just closes it. */
+		session_close(s);
+		return;
+	}
+	log_info("session", "event=close session=%llu agency=%s peer=%s reason=%s",
+	    (unsigned long long)s->id, s->agency[0] ? s->agency : "-", s->peer, pu_err_name(rc));
+	if (s->tls.handshake_done) {
+		session_error(s, rc, NULL, why);
+		tls_conn_shutdown(&s->tls);
+		session_flush(s);
+		if (s->state == S_CLOSING)
+			return;
+		/* Close once the ERROR is on the wire; stop reading meanwhile. */
+		s->closing_after_flush = 1;
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0)
+			session_close(s);
+		return;
+	}
+	session_close(s);
+}
+
+/* ---- audit ------------------------------------------------------------------------- */
+
+static uint8_t *
+audit_entry(struct session *s, Puente__AuditEvent event, const struct header *h,
+    const uint8_t *msg_id, int outcome, const uint8_t *statement, size_t statement_len,
+    size_t *len)
+{
+	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	uint8_t *out = NULL;
+
+	e.event = event;
+	e.at = wall_now();
+	e.agency_id = s->agency[0] ? s->agency : "";
+	e.peer = s->peer;
+	e.outcome = (char *)(outcome == PU_OK ? "ok" : pu_err_name(outcome));
+	e.directory_serial = s->srv->dir.dir->serial;
+	if (h != NULL) {
+		e.msg_id = h->core->msg_id;
+		e.case_id = h->core->case_id;
+		e.type = h->core->type;
+		e.header_hash.data = (uint8_t *)h->header_hash;
+		e.header_hash.len = PU_HASH_LEN;
+	} else if (msg_id != NULL) {
+		e.msg_id.data = (uint8_t *)msg_id;
+		e.msg_id.len = PU_MSG_ID_LEN;
+	}
+	if (statement != NULL) {
+		e.statement.data = (uint8_t *)statement;
+		e.statement.len = statement_len;
+	}
+	if (audit_encode(&e, &out, len) != PU_OK)
+		return NULL;
+	return out;
+}
+
+/* An event with no other change to commit: its own audit request. */
+static void
+session_audit(struct session *s, Puente__AuditEvent event, const struct header *h,
+    const uint8_t *msg_id, int outcome)
+{
+	struct store_req *r = store_req_new(STORE_AUDIT, s->id, TAG_AUDIT);
+
+	if (r == NULL || (r->audit_leaf = audit_entry(s, event, h, msg_id, outcome, NULL, 0,
+	    &r->audit_leaf_len)) == NULL) {
+		store_req_free(r);
+		log_error("audit", "event=append-failed session=%llu", (unsigned long long)s->id);
+		return;
+	}
+	store_post(s->srv->store, r);
+}
+
+/* ---- submissions ------------------------------------------------------------------- */
+
+static void
+submission_reset(struct session *s)
+{
+	header_free(&s->sub.h);
+	free(s->sub.header_bytes);
+	free(s->sub.chunk0);
+	memset(&s->sub, 0, sizeof(s->sub));
+}
+
+/* Refuse the message being received: ERROR, audit, and drop its remaining chunks. */
+static void
+submission_refuse(struct session *s, int rc, const char *why)
+{
+	uint8_t id[PU_MSG_ID_LEN];
+	uint32_t next = s->sub.next, count = s->sub.count;
+
+	memcpy(id, s->sub.msg_id, sizeof(id));
+	s->srv->st.messages_rejected++;
+	log_info("submit", "event=reject session=%llu agency=%s reason=%s", (unsigned long long)s->id,
+	    s->agency, pu_err_name(rc));
+	session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, s->sub.h.core ? &s->sub.h : NULL,
+	    id, rc);
+	session_error(s, rc, id, why);
+	if (count > 1 && next > 0) {
+		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
+		if (r != NULL) {
+			memcpy(r->msg_id, id, sizeof(id));
+			store_post(s->srv->store, r);
+		}
+	}
+	submission_reset(s);
+	if (next < count) {
+		s->sub.discard = 1;
+		memcpy(s->sub.msg_id, id, sizeof(id));
+		s->sub.next = next;
+		s->sub.count = count;
+	}
+}
+
+static void
+on_submit_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	struct store_req *r;
+	int rc;
+
+	if (s->sub.active) {
+		session_fail(s, PU_ERR_FRAME_UNEXPECTED, "SUBMIT before the previous message's chunks");
+		return;
+	}
+	submission_reset(s);
+	if ((rc = header_decode(&s->sub.h, body, len)) != PU_OK) {
+		/* Without a header there is no msg_id to name: drop chunks until the next SUBMIT. */
+		s->srv->st.messages_rejected++;
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, NULL, rc);
+		session_error(s, rc, NULL, "the header was refused");
+		s->sub.discard_any = 1;
+		return;
+	}
+	memcpy(s->sub.msg_id, s->sub.h.core->msg_id.data, PU_MSG_ID_LEN);
+	s->sub.count = s->sub.h.core->chunk_count;
+	s->sub.active = 1;
+	if (strcmp(s->sub.h.core->sender, s->agency) != 0) {
+		submission_refuse(s, PU_ERR_NOT_SENDER, NULL);
+		return;
+	}
+	if ((rc = header_verify_signature(&s->sub.h, &s->srv->dir)) != PU_OK) {
+		submission_refuse(s, rc, NULL);
+		return;
+	}
+	if ((s->sub.header_bytes = malloc(len)) == NULL) {
+		submission_refuse(s, PU_ERR_NOMEM, NULL);
+		return;
+	}
+	memcpy(s->sub.header_bytes, body, len);
+	s->sub.header_len = len;
+	/* Idempotency comes before anything that time or the directory may have changed. */
+	if ((r = store_req_new(STORE_LOOKUP, s->id, TAG_LOOKUP)) == NULL) {
+		submission_refuse(s, PU_ERR_NOMEM, NULL);
+		return;
+	}
+	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+	memcpy(r->header_hash, s->sub.h.header_hash, PU_HASH_LEN);
+	s->paused = 1;
+	store_post(s->srv->store, r);
+}
+
+static void
+on_lookup_done(struct session *s, struct store_req *r)
+{
+	const char *why = NULL;
+	int rc = r->rc;
+
+	s->paused = 0;
+	if (!s->sub.active || memcmp(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN) != 0)
+		return;
+	if (rc == PU_OK && r->found && r->same_header) {
+		/* A retry: the original receipt, nothing stored, the chunks ignored. */
+		Puente__Signed *sg = puente__signed__unpack(NULL, r->receipt_len, r->receipt);
+		s->srv->st.messages_retried++;
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, &s->sub.h, NULL, PU_OK);
+		if (sg != NULL) {
+			session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &sg->base);
+			puente__signed__free_unpacked(sg, NULL);
+		}
+		uint32_t count = s->sub.count;
+		uint8_t id[PU_MSG_ID_LEN];
+		memcpy(id, s->sub.msg_id, sizeof(id));
+		submission_reset(s);
+		s->sub.discard = 1;
+		memcpy(s->sub.msg_id, id, sizeof(id));
+		s->sub.count = count;
+		return;
+	}
+	if (rc != PU_OK) {
+		submission_refuse(s, rc, NULL);
+		return;
+	}
+	const struct header *h = &s->sub.h;
+	if ((rc = header_check_keys(h, &s->srv->dir, wall_now())) != PU_OK ||
+	    (rc = policy_check(&s->srv->dir, h, &why)) != PU_OK ||
+	    (rc = header_check_time(h, wall_now())) != PU_OK) {
+		submission_refuse(s, rc, why);
+		return;
+	}
+	if (s->inflight >= s->srv->cfg.max_inflight_per_agency) {
+		submission_refuse(s, PU_ERR_BUSY, NULL);
+		return;
+	}
+}
+
+static void
+submission_commit(struct session *s)
+{
+	const Puente__HeaderCore *c = s->sub.h.core;
+	struct store_req *r = store_req_new(STORE_SUBMIT, s->id, TAG_SUBMIT);
+
+	if (r == NULL) {
+		submission_refuse(s, PU_ERR_NOMEM, NULL);
+		return;
+	}
+	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+	memcpy(r->header_hash, s->sub.h.header_hash, PU_HASH_LEN);
+	snprintf(r->agency, sizeof(r->agency), "%s", c->sender);
+	r->type = c->type;
+	r->adoption_scope = c->adoption_scope;
+	snprintf(r->case_id, sizeof(r->case_id), "%s", c->case_id);
+	r->created_at = c->created_at;
+	r->expires_at = c->expires_at;
+	r->respond_by = c->respond_by;
+	if (c->in_reply_to.len == PU_MSG_ID_LEN) {
+		memcpy(r->in_reply_to, c->in_reply_to.data, PU_MSG_ID_LEN);
+		r->has_reply = 1;
+	}
+	r->content_length = c->content_length;
+	r->chunk_count = c->chunk_count;
+	for (size_t i = 0; i < c->n_recipients; i++)
+		snprintf(r->recipients[i], sizeof(r->recipients[i]), "%s", c->recipients[i]->agency_id);
+	r->n_recipients = c->n_recipients;
+	r->directory_serial = s->srv->dir.dir->serial;
+	r->header = s->sub.header_bytes;
+	r->header_len = s->sub.header_len;
+	s->sub.header_bytes = NULL;
+	r->data = s->sub.chunk0;
+	r->data_len = s->sub.chunk0_len;
+	s->sub.chunk0 = NULL;
+	r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE, &s->sub.h, NULL,
+	    PU_OK, NULL, 0, &r->audit_leaf_len);
+	if (r->audit_leaf == NULL) {
+		store_req_free(r);
+		submission_refuse(s, PU_ERR_NOMEM, NULL);
+		return;
+	}
+	s->inflight++;
+	submission_reset(s);
+	store_post(s->srv->store, r);
+}
+
+static void
+on_chunk_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	ProtobufCMessage *m;
+	Puente__Chunk *ch;
+	int rc;
+
+	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, body, len, &m)) != PU_OK) {
+		session_fail(s, rc, "malformed chunk frame");
+		return;
+	}
+	ch = (Puente__Chunk *)m;
+	if (s->sub.discard_any)
+		goto out;
+	if (ch->msg_id.len != PU_MSG_ID_LEN || (!s->sub.active && !s->sub.discard) ||
+	    memcmp(ch->msg_id.data, s->sub.msg_id, PU_MSG_ID_LEN) != 0) {
+		session_fail(s, PU_ERR_FRAME_UNEXPECTED, "a chunk of no message being submitted");
+		goto out;
+	}
+	if (s->sub.discard) {
+		/* Already answered: read and drop, without looking. */
+		if (ch->index + 1 >= s->sub.count)
+			submission_reset(s);
+		goto out;
+	}
+	if (ch->index != s->sub.next) {
+		submission_refuse(s, ch->index >= s->sub.count ? PU_ERR_CHUNK_EXTRA : PU_ERR_CHUNK_ORDER, NULL);
+		goto out;
+	}
+	if ((rc = header_check_chunk(&s->sub.h, ch->index, ch->data.data, ch->data.len)) != PU_OK) {
+		submission_refuse(s, rc, NULL);
+		goto out;
+	}
+	s->sub.next++;
+	if (s->sub.count == 1) {
+		/* A one-chunk message travels to the store with its row. */
+		s->sub.chunk0 = ch->data.data;
+		s->sub.chunk0_len = ch->data.len;
+		ch->data.data = NULL;
+		ch->data.len = 0;
+		submission_commit(s);
+		goto out;
+	}
+	struct store_req *r = store_req_new(STORE_CHUNK, s->id, TAG_CHUNK);
+	if (r == NULL) {
+		submission_refuse(s, PU_ERR_NOMEM, NULL);
+		goto out;
+	}
+	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+	r->index = ch->index;
+	r->data = ch->data.data;
+	r->data_len = ch->data.len;
+	ch->data.data = NULL;
+	ch->data.len = 0;
+	/* One chunk at a time on its way to disk: memory per session stays bounded. */
+	s->paused = 1;
+	store_post(s->srv->store, r);
+out:
+	pb_free(ch);
+}
+
+static void
+on_chunk_done(struct session *s, struct store_req *r)
+{
+	s->paused = 0;
+	if (!s->sub.active || memcmp(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN) != 0)
+		return;
+	if (r->rc != PU_OK) {
+		submission_refuse(s, r->rc, "the chunk could not be written");
+		return;
+	}
+	if (s->sub.next == s->sub.count)
+		submission_commit(s);
+}
+
+static void
+on_submit_done(struct session *s, struct store_req *r)
+{
+	Puente__Signed *sg;
+
+	if (s->inflight > 0)
+		s->inflight--;
+	if (r->rc != PU_OK) {
+		s->srv->st.messages_rejected++;
+		log_warn("submit", "event=store-failed session=%llu agency=%s reason=%s",
+		    (unsigned long long)s->id, s->agency, pu_err_name(r->rc));
+		session_error(s, r->rc, r->msg_id, NULL);
+		return;
+	}
+	if (!r->found)
+		s->srv->st.messages_accepted++;
+	sg = puente__signed__unpack(NULL, r->receipt_len, r->receipt);
+	if (sg == NULL) {
+		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
+		return;
+	}
+	log_debug("submit", "event=stored session=%llu agency=%s audit_index=%llu",
+	    (unsigned long long)s->id, s->agency, (unsigned long long)r->audit_index);
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &sg->base);
+	puente__signed__free_unpacked(sg, NULL);
+}
+
+/* ---- receiving --------------------------------------------------------------------- */
+
+static void
+on_inbox_frame(struct session *s, const Puente__InboxRequest *q)
+{
+	struct store_req *r = store_req_new(STORE_INBOX, s->id, TAG_INBOX);
+
+	if (r == NULL) {
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	r->limit = q->limit == 0 ? INBOX_DEFAULT : q->limit > INBOX_MAX ? INBOX_MAX : q->limit;
+	store_post(s->srv->store, r);
+}
+
+static void
+on_inbox_done(struct session *s, struct store_req *r)
+{
+	Puente__Inbox in = PUENTE__INBOX__INIT;
+	Puente__InboxEntry e[INBOX_MAX], *ep[INBOX_MAX];
+
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, NULL, NULL);
+		return;
+	}
+	for (size_t i = 0; i < r->n_entries && i < INBOX_MAX; i++) {
+		const struct store_inbox_entry *x = &r->entries[i];
+		puente__inbox_entry__init(&e[i]);
+		e[i].msg_id.data = (uint8_t *)x->msg_id;
+		e[i].msg_id.len = PU_MSG_ID_LEN;
+		e[i].sender = (char *)x->sender;
+		e[i].type = (uint32_t)x->type;
+		e[i].case_id = (char *)x->case_id;
+		e[i].created_at = x->created_at;
+		e[i].respond_by = x->respond_by;
+		e[i].content_length = x->content_length;
+		ep[i] = &e[i];
+	}
+	in.n_entries = r->n_entries;
+	in.entries = ep;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &in.base);
+}
+
+static void
+on_fetch_frame(struct session *s, const Puente__Fetch *f)
+{
+	struct store_req *r;
+
+	if (f->msg_id.len != PU_MSG_ID_LEN) {
+		session_error(s, PU_ERR_HEADER_FIELD, NULL, "msg_id is 16 bytes");
+		return;
+	}
+	if (s->dlv.active) {
+		session_error(s, PU_ERR_BUSY, f->msg_id.data, "one fetch at a time");
+		return;
+	}
+	if ((r = store_req_new(STORE_FETCH, s->id, TAG_FETCH)) == NULL) {
+		session_error(s, PU_ERR_NOMEM, f->msg_id.data, NULL);
+		return;
+	}
+	memcpy(r->msg_id, f->msg_id.data, PU_MSG_ID_LEN);
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	s->dlv.active = 1;
+	memcpy(s->dlv.msg_id, f->msg_id.data, PU_MSG_ID_LEN);
+	store_post(s->srv->store, r);
+}
+
+static void
+on_fetch_done(struct session *s, struct store_req *r)
+{
+	Puente__SignedHeader *sh;
+
+	if (r->rc != PU_OK) {
+		s->dlv.active = 0;
+		session_error(s, r->rc, r->msg_id, NULL);
+		return;
+	}
+	if ((sh = puente__signed_header__unpack(NULL, r->header_len, r->header)) == NULL) {
+		s->dlv.active = 0;
+		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
+		return;
+	}
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER, &sh->base);
+	puente__signed_header__free_unpacked(sh, NULL);
+	s->dlv.next = 0;
+	s->dlv.count = r->chunk_count;
+	delivery_next(s);
+}
+
+/* Ask the store for the next chunk, unless the peer is not reading fast enough. */
+static void
+delivery_next(struct session *s)
+{
+	struct store_req *r;
+
+	if (!s->dlv.active || s->dlv.reading || s->state == S_CLOSING)
+		return;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER)
+		return;	/* on_written calls again once the socket drains */
+	if (s->dlv.next == s->dlv.count) {
+		/* Every chunk is on its way: record the delivery (audited as a fetch). */
+		s->dlv.active = 0;
+		if ((r = store_req_new(STORE_DELIVERED, s->id, TAG_DELIVERED)) == NULL)
+			return;
+		memcpy(r->msg_id, s->dlv.msg_id, PU_MSG_ID_LEN);
+		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+		r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, NULL,
+		    s->dlv.msg_id, PU_OK, NULL, 0, &r->audit_leaf_len);
+		store_post(s->srv->store, r);
+		s->srv->st.deliveries++;
+		return;
+	}
+	if ((r = store_req_new(STORE_READ_CHUNK, s->id, TAG_READ_CHUNK)) == NULL)
+		return;
+	memcpy(r->msg_id, s->dlv.msg_id, PU_MSG_ID_LEN);
+	r->index = s->dlv.next;
+	s->dlv.reading = 1;
+	store_post(s->srv->store, r);
+}
+
+static void
+on_read_chunk_done(struct session *s, struct store_req *r)
+{
+	Puente__Chunk ch = PUENTE__CHUNK__INIT;
+
+	s->dlv.reading = 0;
+	if (r->rc != PU_OK) {
+		s->dlv.active = 0;
+		session_error(s, r->rc, r->msg_id, "the message could not be read");
+		return;
+	}
+	ch.msg_id.data = r->msg_id;
+	ch.msg_id.len = PU_MSG_ID_LEN;
+	ch.index = r->index;
+	ch.data.data = r->data;
+	ch.data.len = r->data_len;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER_CHUNK, &ch.base);
+	s->dlv.next++;
+	delivery_next(s);
+}
+
+/* ---- receipts and statements ------------------------------------------------------- */
+
+static void
+on_recipient_receipt_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	ProtobufCMessage *m;
+	Puente__Signed *sg;
+	Puente__RecipientReceipt *rr = NULL;
+	struct store_req *r;
+	int rc;
+
+	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_RECIPIENT_RECEIPT, body, len, &m)) != PU_OK) {
+		session_error(s, rc, NULL, "malformed receipt");
+		return;
+	}
+	sg = (Puente__Signed *)m;
+	rc = pb_decode(&puente__recipient_receipt__descriptor, sg->body.data, sg->body.len,
+	    &pb_limits_wire, 65536, &m);
+	pb_free(sg);
+	if (rc != PU_OK) {
+		session_error(s, rc, NULL, "malformed receipt");
+		return;
+	}
+	rr = (Puente__RecipientReceipt *)m;
+	if (strcmp(rr->recipient, s->agency) != 0 || rr->msg_id.len != PU_MSG_ID_LEN) {
+		session_error(s, PU_ERR_RECEIPT_SIGNER, rr->msg_id.len == PU_MSG_ID_LEN ?
+		    rr->msg_id.data : NULL, "a receipt is sent by its recipient");
+		pb_free(rr);
+		return;
+	}
+	/* First the header, to check the receipt against the message it names. */
+	if ((r = store_req_new(STORE_FETCH, s->id, TAG_RECEIPT_HEADER)) == NULL ||
+	    (r->data = malloc(len)) == NULL) {
+		store_req_free(r);
+		pb_free(rr);
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	memcpy(r->msg_id, rr->msg_id.data, PU_MSG_ID_LEN);
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	memcpy(r->data, body, len);
+	r->data_len = len;
+	r->outcome = rr->outcome;
+	pb_free(rr);
+	store_post(s->srv->store, r);
+}
+
+static void
+on_receipt_header_done(struct session *s, struct store_req *r)
+{
+	Puente__RecipientReceipt *rr = NULL;
+	struct header h;
+	int rc = r->rc;
+
+	if (rc != PU_OK) {
+		session_error(s, rc == PU_ERR_NOT_QUEUED ? PU_ERR_NOT_DELIVERED : rc, r->msg_id, NULL);
+		store_req_free(r);
+		return;
+	}
+	if ((rc = header_decode(&h, r->header, r->header_len)) == PU_OK) {
+		rc = receipt_recipient_verify(r->data, r->data_len, &s->srv->dir, &h, NULL, &rr);
+		if (rc == PU_OK)
+			r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RECIPIENT_RECEIPT,
+			    &h, NULL, PU_OK, r->data, r->data_len, &r->audit_leaf_len);
+		header_free(&h);
+	}
+	pb_free(rr);
+	if (rc != PU_OK) {
+		session_error(s, rc, r->msg_id, NULL);
+		store_req_free(r);
+		return;
+	}
+	/* Same request, now to record it. */
+	free(r->header);
+	r->header = NULL;
+	r->header_len = 0;
+	r->kind = STORE_RECEIPT;
+	r->tag = TAG_RECEIPT;
+	store_post(s->srv->store, r);
+}
+
+static void
+send_ack(struct session *s, const uint8_t *msg_id, uint64_t audit_index)
+{
+	Puente__Ack a = PUENTE__ACK__INIT;
+
+	a.msg_id.data = (uint8_t *)msg_id;
+	a.msg_id.len = PU_MSG_ID_LEN;
+	a.audit_index = audit_index;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, &a.base);
+}
+
+static void
+on_receipt_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, r->msg_id, NULL);
+		return;
+	}
+	s->srv->st.receipts++;
+	send_ack(s, r->msg_id, r->audit_index);
+}
+
+static void
+on_receipts_frame(struct session *s, const Puente__ReceiptsRequest *q)
+{
+	struct store_req *r;
+
+	if (q->msg_id.len != PU_MSG_ID_LEN) {
+		session_error(s, PU_ERR_HEADER_FIELD, NULL, "msg_id is 16 bytes");
+		return;
+	}
+	if ((r = store_req_new(STORE_RECEIPTS, s->id, TAG_RECEIPTS)) == NULL) {
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	memcpy(r->msg_id, q->msg_id.data, PU_MSG_ID_LEN);
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	store_post(s->srv->store, r);
+}
+
+static void
+on_receipts_done(struct session *s, struct store_req *r)
+{
+	Puente__Receipts out = PUENTE__RECEIPTS__INIT;
+	ProtobufCBinaryData list[PU_MAX_RECIPIENTS];
+
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, r->msg_id, NULL);
+		return;
+	}
+	for (size_t i = 0; i < r->n_list; i++) {
+		list[i].data = r->list[i];
+		list[i].len = r->list_len[i];
+	}
+	out.msg_id.data = r->msg_id;
+	out.msg_id.len = PU_MSG_ID_LEN;
+	out.n_receipts = r->n_list;
+	out.receipts = list;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS, &out.base);
+}
+
+/* A caseworker opened a fetched message: the agency's signed statement, audited as is. */
+static void
+on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	const Puente__Agency *a = directory_find_agency(&s->srv->dir, s->agency);
+	Puente__OpenStatement *os = NULL;
+	ProtobufCMessage *m;
+	struct store_req *r;
+	int rc;
+
+	rc = signed_verify(body, len, PU_CTX_OPEN, &puente__open_statement__descriptor, a,
+	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING, &m);
+	if (rc != PU_OK) {
+		session_error(s, rc, NULL, "open statement refused");
+		return;
+	}
+	os = (Puente__OpenStatement *)m;
+	if (strcmp(os->agency_id, s->agency) != 0 || os->msg_id.len != PU_MSG_ID_LEN ||
+	    os->staff_id[0] == '\0' || os->purpose[0] == '\0') {
+		session_error(s, PU_ERR_RECEIPT_FIELD, NULL, "an open statement names its agency, "
+		    "message, staff member and purpose");
+		pb_free(os);
+		return;
+	}
+	if ((r = store_req_new(STORE_AUDIT, s->id, TAG_AUDIT)) != NULL) {
+		Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+		e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN;
+		e.at = wall_now();
+		e.agency_id = s->agency;
+		e.staff_id = os->staff_id;
+		e.msg_id = os->msg_id;
+		e.peer = s->peer;
+		e.outcome = "ok";
+		e.purpose = os->purpose;
+		e.directory_serial = s->srv->dir.dir->serial;
+		e.header_hash = os->header_hash;
+		e.statement.data = (uint8_t *)body;
+		e.statement.len = len;
+		memcpy(r->msg_id, os->msg_id.data, PU_MSG_ID_LEN);
+		r->tag = TAG_OPEN;
+		if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
+			store_post(s->srv->store, r);
+		else
+			store_req_free(r);
+	}
+	pb_free(os);
+}
+
+/* ---- handshake, identity, HELLO ---------------------------------------------------- */
+
+/* The TLS key must be pinned, active and usable now, for an active agency. */
+static int
+identity_bind(struct session *s)
+{
+	const struct directory *d = &s->srv->dir;
+	uint8_t pin[32], id[PU_KEY_ID_LEN];
+	char cert_agency[STORE_AGENCY_MAX];
+	int rc;
+
+	if ((rc = tls_peer_spki_sha256(&s->tls, pin)) != PU_OK)
+		return PU_ERR_TLS_IDENTITY;
+	key_id_compute(id, PUENTE__KEY_PURPOSE__KEY_PURPOSE_TLS, pin);
+	for (size_t i = 0; i < d->dir->n_agencies; i++) {
+		const Puente__Agency *a = d->dir->agencies[i];
+		const Puente__Key *k = directory_find_key(a, id, sizeof(id),
+		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_TLS);
+		if (k == NULL)
+			continue;
+		if ((rc = directory_agency_check(a)) != PU_OK ||
+		    (rc = directory_key_check(k, wall_now())) != PU_OK)
+			return rc;
+		/* The certificate must name the agency that pinned its key. */
+		if (tls_peer_agency(&s->tls, cert_agency, sizeof(cert_agency)) != PU_OK ||
+		    strcmp(cert_agency, a->id) != 0)
+			return PU_ERR_TLS_IDENTITY;
+		snprintf(s->agency, sizeof(s->agency), "%s", a->id);
+		return PU_OK;
+	}
+	return PU_ERR_TLS_IDENTITY;
+}
+
+static void
+on_handshake_done(struct session *s)
+{
+	int rc = identity_bind(s);
+
+	if (rc != PU_OK) {
+		s->srv->st.sessions_refused++;
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL, rc);
+		session_fail(s, rc, NULL);
+		return;
+	}
+	s->state = S_HELLO;
+	s->srv->st.sessions_opened++;
+	log_info("session", "event=open session=%llu agency=%s peer=%s", (unsigned long long)s->id,
+	    s->agency, s->peer);
+	session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_OPEN, NULL, NULL, PU_OK);
+}
+
+static void
+on_hello(struct session *s, const uint8_t *body, size_t len)
+{
+	Puente__Welcome w = PUENTE__WELCOME__INIT;
+	Puente__Hello *h;
+	ProtobufCMessage *m;
+	int rc;
+
+	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, body, len, &m)) != PU_OK) {
+		session_fail(s, rc, "malformed HELLO");
+		return;
+	}
+	h = (Puente__Hello *)m;
+	if (h->version != PU_VERSION) {
+		pb_free(h);
+		session_fail(s, PU_ERR_VERSION, "this gateway speaks version 1");
+		return;
+	}
+	w.version = PU_VERSION;
+	w.agency_id = s->agency;
+	w.directory_serial = s->srv->dir.dir->serial;
+	if (h->directory_serial < w.directory_serial) {
+		/* The client's directory is older: hand it the one in force, root-signed. */
+		uint8_t *enc;
+		size_t enc_len;
+		if (pb_encode(&s->srv->dir.signed_dir->base, &enc, &enc_len) == PU_OK) {
+			w.directory.data = enc;
+			w.directory.len = enc_len;
+		}
+	}
+	w.now = wall_now();
+	pb_free(h);
+	s->state = S_READY;
+	frame_reader_set_max(&s->fr, PU_FRAME_MAX);
+	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &w.base);
+	free(w.directory.data);
+}
+
+static void
+dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
+{
+	ProtobufCMessage *m = NULL;
+	int rc;
+
+	s->srv->st.frames_in++;
+	if (s->state == S_HELLO) {
+		if (type != PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO)
+			session_fail(s, PU_ERR_FRAME_UNEXPECTED, "HELLO first");
+		else
+			on_hello(s, body, len);
+		return;
+	}
+	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
+	switch (type) {
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT:
+		on_submit_frame(s, body, len);
+		return;
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK:
+		on_chunk_frame(s, body, len);
+		return;
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_RECIPIENT_RECEIPT:
+		on_recipient_receipt_frame(s, body, len);
+		return;
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_OPEN_STATEMENT:
+		on_open_statement_frame(s, body, len);
+		return;
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST:
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH:
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS_REQUEST:
+		break;
+	default:
+		session_fail(s, PU_ERR_FRAME_UNEXPECTED, "a frame only the gateway sends");
+		return;
+	}
+	if ((rc = frame_decode_body(type, body, len, &m)) != PU_OK) {
+		session_fail(s, rc, "malformed frame");
+		return;
+	}
+	if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST)
+		on_inbox_frame(s, (Puente__InboxRequest *)m);
+	else if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH)
+		on_fetch_frame(s, (Puente__Fetch *)m);
+	else
+		on_receipts_frame(s, (Puente__ReceiptsRequest *)m);
+	pb_free(m);
+}
+
+/* ---- reading ----------------------------------------------------------------------- */
+
+/* Turn decrypted bytes into frames until the session must wait for the store. */
+static void
+session_process(struct session *s)
+{
+	while (!s->paused && s->state != S_CLOSING && !s->closing_after_flush) {
+		if (s->in_pos == s->in_len) {
+			long n = tls_conn_read(&s->tls, s->in, READ_CHUNK_BYTES);
+			if (n == 0)
+				break;
+			if (n < 0) {
+				if (s->tls.closed == TLS_CONN_PEER_CLOSED)
+					session_disconnected(s);
+				else
+					session_fail(s, PU_ERR_IO, tls_conn_error(&s->tls));
+				return;
+			}
+			s->in_len = (size_t)n;
+			s->in_pos = 0;
+		}
+		size_t used;
+		int rc = frame_reader_feed(&s->fr, s->in + s->in_pos, s->in_len - s->in_pos, &used);
+		s->in_pos += used;
+		if (rc == PU_ERR_AGAIN)
+			continue;
+		if (rc != PU_OK) {
+			session_fail(s, rc, NULL);
+			return;
+		}
+		dispatch(s, s->fr.type, s->fr.body.data, s->fr.body.len);
+		frame_reader_next(&s->fr);
+	}
+	session_flush(s);
+	/* While the store has our last frame, the kernel's buffers hold the peer back. */
+	if (s->paused && !s->read_stopped && s->state != S_CLOSING) {
+		uv_read_stop((uv_stream_t *)&s->tcp);
+		s->read_stopped = 1;
+	}
+}
+
+/* The peer went away (EOF, reset or close_notify): nothing half-stored, the end audited. */
+static void
+session_disconnected(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	log_info("session", "event=disconnect session=%llu agency=%s", (unsigned long long)s->id,
+	    s->agency[0] ? s->agency : "-");
+	if (s->sub.active && s->sub.count > 1 && s->sub.next > 0) {
+		/* The partial spool file goes. */
+		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
+		if (r != NULL) {
+			memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+			store_post(s->srv->store, r);
+		}
+	}
+	if (s->state >= S_HELLO)
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_CLOSE, NULL, NULL, PU_OK);
+	session_close(s);
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	static char slab[READ_CHUNK_BYTES];	/* the loop reads one socket at a time */
+
+	(void)h;
+	(void)suggested;
+	*b = uv_buf_init(slab, sizeof(slab));
+}
+
+static void
+on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+	struct session *s = stream->data;
+	int rc;
+
+	if (n == 0)
+		return;
+	if (n < 0) {
+		session_disconnected(s);
+		return;
+	}
+	s->srv->st.bytes_in += (uint64_t)n;
+	if (tls_conn_feed(&s->tls, (const uint8_t *)b->base, (size_t)n) != PU_OK) {
+		session_fail(s, PU_ERR_IO, "TLS input");
+		return;
+	}
+	if (s->state == S_HANDSHAKE) {
+		rc = tls_conn_handshake(&s->tls);
+		session_flush(s);
+		if (rc == PU_ERR_AGAIN)
+			return;
+		if (rc != PU_OK) {
+			s->srv->st.sessions_failed++;
+			log_info("session", "event=tls-failed session=%llu peer=%s reason=\"%s\"",
+			    (unsigned long long)s->id, s->peer, tls_conn_error(&s->tls));
+			session_close(s);
+			return;
+		}
+		on_handshake_done(s);
+		if (s->state != S_HELLO)
+			return;
+	}
+	session_process(s);
+}
+
+static void
+session_resume(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	session_process(s);
+	if (!s->paused && s->read_stopped && s->state != S_CLOSING && !s->closing_after_flush) {
+		uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+		s->read_stopped = 0;
+	}
+}
+
+/* ---- entry points ------------------------------------------------------------------ */
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	session_tick(s, now_ms(s));
+}
+
+void
+session_tick(struct session *s, uint64_t now)
+{
+	if (s->state == S_CLOSING || now < s->deadline_ms)
+		return;
+	if (s->state == S_HANDSHAKE || s->state == S_HELLO) {
+		s->srv->st.sessions_failed++;
+		log_info("session", "event=deadline session=%llu peer=%s state=%s",
+		    (unsigned long long)s->id, s->peer, s->state == S_HANDSHAKE ? "handshake" : "hello");
+		session_close(s);
+	} else if (s->inflight == 0 && !s->dlv.active && !s->paused) {
+		session_fail(s, PU_ERR_IO, "idle");
+	}
+}
+
+int
+session_accept(struct server *srv)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char addr[64] = "?";
+
+	if (s == NULL || (s->in = malloc(READ_CHUNK_BYTES)) == NULL) {
+		free(s);
+		return PU_ERR_NOMEM;
+	}
+	s->srv = srv;
+	s->id = ++srv->next_session_id;
+	uv_tcp_init(srv->loop, &s->tcp);
+	uv_timer_init(srv->loop, &s->timer);
+	s->tcp.data = s->timer.data = s;
+	s->open_handles = 2;
+	frame_reader_init(&s->fr, PU_FRAME_MAX_HELLO);
+	if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&s->tcp) != 0 ||
+	    tls_conn_init(&s->tls, srv->tls, 1) != PU_OK) {
+		s->state = S_HANDSHAKE;
+		uv_close((uv_handle_t *)&s->timer, on_handle_closed);
+		uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
+		return PU_ERR_IO;
+	}
+	if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET)
+			uv_ip4_name((struct sockaddr_in *)&ss, addr, sizeof(addr));
+		else if (ss.ss_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)&ss, addr, sizeof(addr));
+	}
+	log_escape(s->peer, sizeof(s->peer), addr, strlen(addr));
+	uv_tcp_nodelay(&s->tcp, 1);
+	s->state = S_HANDSHAKE;
+	s->deadline_ms = uv_now(srv->loop) + srv->cfg.handshake_timeout_ms;
+	server_add_session(srv, s);
+	uv_timer_start(&s->timer, on_timer, srv->cfg.handshake_timeout_ms, 1000);
+	uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+	return PU_OK;
+}
+
+void
+session_store_done(struct session *s, struct store_req *r)
+{
+	switch (r->tag) {
+	case TAG_LOOKUP: on_lookup_done(s, r); break;
+	case TAG_CHUNK: on_chunk_done(s, r); break;
+	case TAG_SUBMIT: on_submit_done(s, r); break;
+	case TAG_INBOX: on_inbox_done(s, r); break;
+	case TAG_FETCH: on_fetch_done(s, r); break;
+	case TAG_READ_CHUNK: on_read_chunk_done(s, r); break;
+	case TAG_RECEIPT_HEADER:
+		on_receipt_header_done(s, r);
+		return;	/* it owns r now */
+	case TAG_RECEIPT: on_receipt_done(s, r); break;
+	case TAG_RECEIPTS: on_receipts_done(s, r); break;
+	case TAG_OPEN:
+		if (r->rc == PU_OK)
+			send_ack(s, r->msg_id, r->audit_index);
+		else
+			session_error(s, r->rc, r->msg_id, NULL);
+		break;
+	default:
+		break;
+	}
+	store_req_free(r);
+	session_resume(s);
+}
+
+void
+session_recheck(struct session *s)
+{
+	const Puente__Agency *a;
+	int rc;
+
+	if (s->state == S_HANDSHAKE || s->state == S_CLOSING || s->agency[0] == '\0')
+		return;
+	a = directory_find_agency(&s->srv->dir, s->agency);
+	rc = a == NULL ? PU_ERR_TLS_IDENTITY : directory_agency_check(a);
+	if (rc == PU_OK)
+		rc = identity_bind(s);
+	if (rc != PU_OK)
+		session_fail(s, rc, "the directory no longer allows this session");
+}

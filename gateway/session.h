@@ -1,0 +1,83 @@
+/*
+ * session.h - one client connection: TCP through libuv, TLS through memory BIOs, frames,
+ * and the protocol of PROTOCOL.md §2.1. A session is freed only in the close callback of
+ * its last handle; store requests refer to it by id, so a late completion for a session
+ * that is gone is simply dropped.
+ */
+#ifndef PU_SESSION_H
+#define PU_SESSION_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "header.h"
+#include "store.h"
+#include "tls.h"
+
+struct server;
+
+enum session_state {
+	S_HANDSHAKE,	/* TLS handshake under its deadline */
+	S_HELLO,	/* TLS done, identity bound, waiting for HELLO */
+	S_READY,
+	S_CLOSING,
+};
+
+/* The message being received on this session. */
+struct submission {
+	int active;			/* header accepted, chunks expected */
+	int discard;			/* answered already: drop the chunks of msg_id */
+	int discard_any;		/* a header we could not read: drop chunks until SUBMIT */
+	uint8_t msg_id[PU_MSG_ID_LEN];
+	struct header h;
+	uint8_t *header_bytes;
+	size_t header_len;
+	uint32_t next;			/* next chunk index */
+	uint32_t count;
+	uint8_t *chunk0;		/* the single chunk of a one-chunk message */
+	size_t chunk0_len;
+};
+
+/* The message being delivered on this session. */
+struct delivery {
+	int active;
+	uint8_t msg_id[PU_MSG_ID_LEN];
+	uint32_t next, count;
+	int reading;			/* a READ_CHUNK is with the store */
+};
+
+struct session {
+	uint64_t id;
+	struct session *bucket_next;
+	struct server *srv;
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	int open_handles;
+	enum session_state state;
+	struct tls_conn tls;
+	struct frame_reader fr;
+	uint8_t *in;			/* decrypted bytes not yet given to the frame reader */
+	size_t in_len, in_pos;
+	int paused;			/* waiting for the store before reading on */
+	int read_stopped;
+	char agency[STORE_AGENCY_MAX];
+	char peer[64];			/* escaped, for logs */
+	uint64_t deadline_ms;		/* handshake, then idle */
+	unsigned inflight;		/* submissions with the store */
+	struct submission sub;
+	struct delivery dlv;
+	int closing_after_flush;
+};
+
+int session_accept(struct server *srv);
+void session_store_done(struct session *s, struct store_req *r);
+/* Close now (after an ERROR frame when there is a TLS channel to carry it). */
+void session_fail(struct session *s, int rc, const char *why);
+void session_tick(struct session *s, uint64_t now_ms);
+/* The directory changed: 0 when the session's agency may stay, else it is closed. */
+void session_recheck(struct session *s);
+
+#endif

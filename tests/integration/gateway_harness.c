@@ -1,0 +1,202 @@
+/* gateway_harness.c - a federation and a running gateway for integration tests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "gateway_harness.h"
+#include "pu_err.h"
+
+#define DIE(...) do { fprintf(stderr, "harness: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+static int
+free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+		DIE("no free port");
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+run(const char *cmd)
+{
+	if (system(cmd) != 0)
+		DIE("command failed: %s", cmd);
+}
+
+int
+harness_keys(struct harness *h, const char *args)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s --dir '%s/fed' >/dev/null", h->keys_bin, args, h->work);
+	return system(cmd);
+}
+
+static void
+load_agency(struct harness *h, struct tc_agency *a, const char *id)
+{
+	char dir[1200];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/fed/agencies/%s", h->work, id);
+	if ((rc = tc_agency_load(a, dir)) != PU_OK)
+		DIE("cannot load %s: %s", id, pu_err_name(rc));
+}
+
+void
+harness_init(struct harness *h, int argc, char **argv)
+{
+	static const char *const members[][3] = {
+		{ TLA, "state", "PPNNA Tlaxcala (prueba)" }, { NLE, "state", "PPNNA Nuevo Leon (prueba)" },
+		{ TAB, "state", "PPNNA Tabasco (prueba)" }, { FED, "federal", "PFPNNA (prueba)" },
+		{ AUD, "auditor", "Auditoria (prueba)" },
+	};
+	char cmd[4096], path[1200];
+	FILE *f;
+
+	if (argc < 4)
+		DIE("usage: %s PUENTE-KEYS PUENTE-GATEWAY WORKDIR", argv[0]);
+	memset(h, 0, sizeof(*h));
+	snprintf(h->keys_bin, sizeof(h->keys_bin), "%s", argv[1]);
+	snprintf(h->gateway_bin, sizeof(h->gateway_bin), "%s", argv[2]);
+	snprintf(h->work, sizeof(h->work), "%s", argv[3]);
+	if (crypto_init() != PU_OK)
+		DIE("crypto_init");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", h->work, h->work);
+	run(cmd);
+	h->port = free_port();
+	h->metrics_port = free_port();
+	snprintf(cmd, sizeof(cmd), "'%s' init --dir '%s/fed' --name 'Federacion de prueba' "
+	    "--insecure-no-passphrase >/dev/null", h->keys_bin, h->work);
+	run(cmd);
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "'%s' add-agency --dir '%s/fed' --id %s --role %s "
+		    "--name '%s' >/dev/null", h->keys_bin, h->work, members[i][0], members[i][1],
+		    members[i][2]);
+		run(cmd);
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' add-agency --dir '%s/fed' --id %s --role gateway "
+	    "--name 'Pasarela (prueba)' --address 127.0.0.1:%d >/dev/null", h->keys_bin, h->work,
+	    GW, h->port);
+	run(cmd);
+	snprintf(path, sizeof(path), "%s/gateway.conf", h->work);
+	if ((f = fopen(path, "w")) == NULL)
+		DIE("cannot write %s", path);
+	fprintf(f, "listen 127.0.0.1:%d\nmetrics_listen 127.0.0.1:%d\nidentity_dir fed/agencies/%s\n"
+	    "data_dir data\nhandshake_timeout_ms 2000\nidle_timeout_s 60\nlog_level info\n",
+	    h->port, h->metrics_port, GW);
+	fclose(f);
+	load_agency(h, &h->tla, TLA);
+	load_agency(h, &h->nle, NLE);
+	load_agency(h, &h->tab, TAB);
+	load_agency(h, &h->fed, FED);
+	load_agency(h, &h->aud, AUD);
+}
+
+static int
+can_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+void
+harness_start(struct harness *h)
+{
+	char conf[1200], log[1200];
+
+	snprintf(conf, sizeof(conf), "%s/gateway.conf", h->work);
+	snprintf(log, sizeof(log), "%s/gateway.log", h->work);
+	if ((h->pid = fork()) == 0) {
+		FILE *lf = freopen(log, "a", stderr);
+		(void)lf;
+		execl(h->gateway_bin, h->gateway_bin, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		if (can_connect(h->port))
+			return;
+		if (!harness_alive(h))
+			DIE("the gateway exited at start; see %s", log);
+		nanosleep(&ts, NULL);
+	}
+	DIE("the gateway did not start listening; see %s", log);
+}
+
+int
+harness_alive(struct harness *h)
+{
+	int status;
+
+	return h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == 0;
+}
+
+int
+harness_stop(struct harness *h)
+{
+	int status = -1;
+
+	if (h->pid <= 0)
+		return -1;
+	kill(h->pid, SIGTERM);
+	waitpid(h->pid, &status, 0);
+	h->pid = 0;
+	return status;
+}
+
+void
+harness_kill9(struct harness *h)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, &status, 0);
+	h->pid = 0;
+}
+
+void
+harness_publish(struct harness *h)
+{
+	/* puente-keys refreshes every agency folder; the gateway rereads on SIGHUP */
+	if (h->pid > 0)
+		kill(h->pid, SIGHUP);
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+void
+harness_free(struct harness *h)
+{
+	if (h->pid > 0)
+		harness_stop(h);
+	tc_agency_free(&h->tla);
+	tc_agency_free(&h->nle);
+	tc_agency_free(&h->tab);
+	tc_agency_free(&h->fed);
+	tc_agency_free(&h->aud);
+}

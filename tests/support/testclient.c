@@ -1,0 +1,367 @@
+/* testclient.c - a blocking test client of the gateway (see testclient.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <sodium.h>
+
+#include "casefile.h"
+#include "fixture.h"
+#include "frame.h"
+#include "frames.pb-c.h"
+#include "fsutil.h"
+#include "pb.h"
+#include "pu_err.h"
+#include "testclient.h"
+
+#define ALPN "\x08puente/1"
+
+static int
+path_in(char *out, size_t n, const char *dir, const char *name)
+{
+	return snprintf(out, n, "%s/%s", dir, name) < (int)n ? PU_OK : PU_ERR_TOO_LARGE;
+}
+
+int
+tc_agency_load(struct tc_agency *a, const char *dir)
+{
+	char path[1200], conf[256] = "";
+	uint8_t *data;
+	size_t len, bin;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->dir, sizeof(a->dir), "%s", dir);
+	path_in(path, sizeof(path), dir, "root.pub");
+	if ((rc = file_read_all(path, 256, &data, &len)) != PU_OK)
+		return rc;
+	rc = sodium_hex2bin(a->root_pk, 32, (char *)data, len, " \n", &bin, NULL) == 0 ? PU_OK : PU_ERR_KEY_FILE;
+	free(data);
+	if (rc != PU_OK)
+		return rc;
+	path_in(path, sizeof(path), dir, "directory.pb");
+	if ((rc = file_read_all(path, 8u << 20, &data, &len)) != PU_OK)
+		return rc;
+	rc = directory_load(&a->dir_loaded, data, len, a->root_pk, (int64_t)time(NULL), 0);
+	free(data);
+	if (rc != PU_OK)
+		return rc;
+	path_in(path, sizeof(path), dir, "signing.key");
+	if ((rc = keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519, &a->sign)) != PU_OK)
+		return rc;
+	snprintf(a->id, sizeof(a->id), "%s", a->sign.agency_id);
+	path_in(path, sizeof(path), dir, "encryption.key");
+	if (access(path, F_OK) == 0)
+		rc = keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_X25519, &a->enc);
+	(void)conf;
+	return rc;
+}
+
+void
+tc_agency_free(struct tc_agency *a)
+{
+	secret_key_clear(&a->sign);
+	secret_key_clear(&a->enc);
+	directory_free(&a->dir_loaded);
+}
+
+int
+tc_connect_tls(struct tc *c, int port, const struct tc_agency *a)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	char cert[1200], key[1200], ca[1200];
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	path_in(cert, sizeof(cert), a->dir, "tls.crt");
+	path_in(key, sizeof(key), a->dir, "tls.key");
+	path_in(ca, sizeof(ca), a->dir, "ca.crt");
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return PU_ERR_IO;
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1 ||
+	    SSL_CTX_use_certificate_file(c->ctx, cert, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_set_alpn_protos(c->ctx, (const unsigned char *)ALPN, 9) != 0)
+		return PU_ERR_IO;
+	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return PU_ERR_IO;
+	c->ssl = SSL_new(c->ctx);
+	SSL_set_fd(c->ssl, c->fd);
+	return SSL_connect(c->ssl) == 1 ? PU_OK : PU_ERR_IO;
+}
+
+int
+tc_connect(struct tc *c, int port, const struct tc_agency *a)
+{
+	Puente__Hello h = PUENTE__HELLO__INIT;
+	ProtobufCMessage *m;
+	int rc;
+
+	if ((rc = tc_connect_tls(c, port, a)) != PU_OK)
+		return rc;
+	h.version = 1;
+	h.directory_serial = a->dir_loaded.dir->serial;
+	if ((rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, &h.base)) != PU_OK)
+		return rc;
+	if ((rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &m, NULL, 0)) != PU_OK)
+		return rc;
+	pb_free(m);
+	return PU_OK;
+}
+
+void
+tc_close(struct tc *c)
+{
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	SSL_CTX_free(c->ctx);
+	free(c->in);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+int
+tc_send_raw(struct tc *c, const void *p, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		int w = SSL_write(c->ssl, (const uint8_t *)p + done, (int)(n - done));
+		if (w <= 0)
+			return PU_ERR_IO;
+		done += (size_t)w;
+	}
+	return PU_OK;
+}
+
+int
+tc_send(struct tc *c, uint8_t type, const ProtobufCMessage *m)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, PU_FRAME_MAX);
+	rc = frame_encode_msg(&b, type, m);
+	if (rc == PU_OK)
+		rc = tc_send_raw(c, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+int
+tc_send_body(struct tc *c, uint8_t type, const uint8_t *body, size_t len)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, PU_FRAME_MAX);
+	rc = frame_encode(&b, type, body, len);
+	if (rc == PU_OK)
+		rc = tc_send_raw(c, b.data, b.len);
+	buf_free(&b);
+	return rc;
+}
+
+int
+tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms)
+{
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (c->in_len >= 5) {
+			uint32_t flen = get_u32be(c->in);
+			if (flen == 0 || flen > PU_FRAME_MAX)
+				return PU_ERR_FRAME_TOO_LARGE;
+			if (c->in_len >= 4 + (size_t)flen) {
+				*type = c->in[4];
+				*len = flen - 1;
+				*body = malloc(*len ? *len : 1);
+				memcpy(*body, c->in + 5, *len);
+				memmove(c->in, c->in + 4 + flen, c->in_len - 4 - flen);
+				c->in_len -= 4 + flen;
+				return PU_OK;
+			}
+		}
+		if (SSL_pending(c->ssl) == 0) {
+			struct pollfd p = { .fd = c->fd, .events = POLLIN };
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+			    (now.tv_nsec - start.tv_nsec) / 1000000);
+			if (left <= 0 || poll(&p, 1, (int)left) == 0)
+				return PU_ERR_AGAIN;
+		}
+		uint8_t tmp[65536];
+		int r = SSL_read(c->ssl, tmp, sizeof(tmp));
+		if (r <= 0)
+			return PU_ERR_IO;
+		c->in = realloc(c->in, c->in_len + (size_t)r);
+		memcpy(c->in + c->in_len, tmp, (size_t)r);
+		c->in_len += (size_t)r;
+	}
+}
+
+int
+tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, size_t n)
+{
+	uint8_t type, *body;
+	size_t len;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (err_name != NULL && n > 0)
+		err_name[0] = '\0';
+	if ((rc = tc_recv(c, &type, &body, &len, 10000)) != PU_OK)
+		return rc;
+	if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR && want != type) {
+		ProtobufCMessage *m;
+		rc = frame_decode_body(type, body, len, &m);
+		free(body);
+		if (rc != PU_OK)
+			return rc;
+		rc = pu_err_from_name(((Puente__Error *)m)->code);
+		if (err_name != NULL)
+			snprintf(err_name, n, "%s", ((Puente__Error *)m)->code);
+		pb_free(m);
+		return rc;
+	}
+	if (type != want) {
+		free(body);
+		return PU_ERR_FRAME_UNEXPECTED;
+	}
+	rc = out != NULL ? frame_decode_body(type, body, len, out) : PU_OK;
+	free(body);
+	return rc;
+}
+
+static int
+collect(void *arg, uint32_t index, const uint8_t *ct, size_t len)
+{
+	struct tc_msg *m = arg;
+
+	(void)index;
+	m->chunk = realloc(m->chunk, (m->n_chunks + 1) * sizeof(*m->chunk));
+	m->chunk_len = realloc(m->chunk_len, (m->n_chunks + 1) * sizeof(*m->chunk_len));
+	m->chunk[m->n_chunks] = malloc(len);
+	memcpy(m->chunk[m->n_chunks], ct, len);
+	m->chunk_len[m->n_chunks++] = len;
+	return PU_OK;
+}
+
+int
+tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size_t n_to,
+    int type, uint64_t att_size, const struct seal_params *ov)
+{
+	struct seal_recipient r[PU_MAX_RECIPIENTS];
+	struct seal_params p = { 0 };
+	struct sealer *s;
+	Puente__CaseMessage *cm = fx_case_new(type, "MX-2026-7F3K9Q", &att_size, 1);
+	uint8_t *enc, block[65536];
+	size_t enc_len;
+	int64_t now = (int64_t)time(NULL);
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	for (size_t i = 0; i < n_to && i < PU_MAX_RECIPIENTS; i++) {
+		const Puente__Agency *ag = directory_find_agency(&a->dir_loaded, to[i]);
+		const Puente__Key *k = ag ? directory_current_key(ag,
+		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_ENCRYPTION, now) : NULL;
+		r[i].agency_id = to[i];
+		if (k != NULL) {
+			memcpy(r[i].key_id, k->key_id.data, 16);
+			memcpy(r[i].public_key, k->public_key.data, 32);
+		} else {
+			/* not in the directory: a key of our own, so the gateway can refuse it */
+			memcpy(r[i].key_id, a->enc.key_id, 16);
+			memcpy(r[i].public_key, a->enc.public_key, 32);
+		}
+	}
+	p.sender = a->id;
+	memcpy(p.sender_key_id, a->sign.key_id, 16);
+	p.sender_sk = a->sign.secret;
+	p.recipients = r;
+	p.n_recipients = n_to;
+	p.type = type;
+	p.case_id = cm->case_id;
+	p.created_at = now;
+	p.expires_at = now + 3 * 86400;
+	if (ov != NULL) {
+		if (ov->type) p.type = ov->type;
+		if (ov->adoption_scope) p.adoption_scope = ov->adoption_scope;
+		if (ov->created_at) p.created_at = ov->created_at;
+		if (ov->expires_at) p.expires_at = ov->expires_at;
+		if (ov->msg_id) p.msg_id = ov->msg_id;
+		if (ov->in_reply_to) p.in_reply_to = ov->in_reply_to;
+	}
+	pb_encode(&cm->base, &enc, &enc_len);
+	rc = envelope_seal_begin(&s, &p, enc, enc_len, att_size, collect, m);
+	free(enc);
+	for (uint64_t off = 0; rc == PU_OK && off < att_size; ) {
+		size_t n = att_size - off < sizeof(block) ? (size_t)(att_size - off) : sizeof(block);
+		for (size_t k = 0; k < n; k++)
+			block[k] = fx_att_byte(0, off + k);
+		rc = envelope_seal_write(s, block, n);
+		off += n;
+	}
+	if (rc == PU_OK)
+		rc = envelope_seal_finish(s, &m->sealed);
+	if (s != NULL || rc == PU_OK)
+		envelope_seal_free(s);
+	fx_case_free(cm);
+	return rc;
+}
+
+void
+tc_msg_free(struct tc_msg *m)
+{
+	for (uint32_t i = 0; i < m->n_chunks; i++)
+		free(m->chunk[i]);
+	free(m->chunk);
+	free(m->chunk_len);
+	sealed_free(&m->sealed);
+	memset(m, 0, sizeof(*m));
+}
+
+int
+tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
+    char *err_name, size_t n)
+{
+	ProtobufCMessage *out;
+	int rc;
+
+	rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT, m->sealed.header, m->sealed.header_len);
+	for (uint32_t i = 0; rc == PU_OK && i < m->n_chunks; i++) {
+		Puente__Chunk ch = PUENTE__CHUNK__INIT;
+		ch.msg_id.data = (uint8_t *)m->sealed.msg_id;
+		ch.msg_id.len = 16;
+		ch.index = i;
+		ch.data.data = m->chunk[i];
+		ch.data.len = m->chunk_len[i];
+		rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, &ch.base);
+	}
+	if (rc != PU_OK)
+		return rc;
+	if ((rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &out, err_name, n)) != PU_OK)
+		return rc;
+	if (receipt != NULL && pb_encode(out, receipt, receipt_len) != PU_OK)
+		rc = PU_ERR_NOMEM;
+	pb_free(out);
+	return rc;
+}

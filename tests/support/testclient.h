@@ -1,0 +1,79 @@
+/*
+ * testclient.h - a plain blocking client of the gateway for tests: TLS 1.3 on a loopback
+ * socket with an agency folder's certificate, frames, and the agency's real keys to seal,
+ * open and receipt messages through the library. Not for production use: the `puente`
+ * command is the client; this exists so tests can also send what a client never would.
+ */
+#ifndef PU_TESTCLIENT_H
+#define PU_TESTCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "directory.h"
+#include "envelope.h"
+#include "keyfile.h"
+
+struct tc_agency {
+	char dir[1024];
+	char id[64];
+	struct secret_key sign, enc;	/* enc absent for auditors */
+	uint8_t root_pk[32];
+	struct directory dir_loaded;
+};
+
+struct tc {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	uint8_t *in;		/* received bytes not yet framed */
+	size_t in_len;
+};
+
+/* Load an agency folder written by puente-keys (keys, directory checked at now). */
+int tc_agency_load(struct tc_agency *a, const char *dir);
+void tc_agency_free(struct tc_agency *a);
+
+/* TCP + TLS only (no HELLO): PU_OK, or PU_ERR_IO when the handshake fails. */
+int tc_connect_tls(struct tc *c, int port, const struct tc_agency *a);
+/* TLS, HELLO, WELCOME. */
+int tc_connect(struct tc *c, int port, const struct tc_agency *a);
+void tc_close(struct tc *c);
+
+int tc_send_raw(struct tc *c, const void *p, size_t n);
+int tc_send(struct tc *c, uint8_t type, const ProtobufCMessage *m);
+/* A frame whose body is already encoded. */
+int tc_send_body(struct tc *c, uint8_t type, const uint8_t *body, size_t len);
+/*
+ * Next frame within timeout_ms: PU_OK with *type and *body (malloc'd), PU_ERR_AGAIN on
+ * timeout, PU_ERR_IO when the gateway closed the connection.
+ */
+int tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms);
+/* Receive until a frame of type want: decoded message in *out (pb_free), or the error code
+ * named by an ERROR frame (its name in err_name if given). */
+int tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, size_t n);
+
+/* A sealed message in memory, ready to submit. */
+struct tc_msg {
+	struct sealed sealed;
+	uint8_t **chunk;
+	size_t *chunk_len;
+	uint32_t n_chunks;
+};
+
+/*
+ * Seal a minimal case message of the type from a to the recipients (current keys from the
+ * directory), with one attachment of att_size pattern bytes. params may override times,
+ * msg_id, scope, type (fields left 0 keep their defaults).
+ */
+int tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size_t n_to,
+    int type, uint64_t att_size, const struct seal_params *params);
+void tc_msg_free(struct tc_msg *m);
+/* SUBMIT and every chunk, then wait for GATEWAY_RECEIPT (raw Signed bytes in *receipt). */
+int tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
+    char *err_name, size_t n);
+
+#endif
