@@ -30,6 +30,7 @@ enum tag {
 static void session_resume(struct session *s);
 static void session_process(struct session *s);
 static void delivery_next(struct session *s);
+static void session_disconnected(struct session *s);
 
 static uint64_t
 now_ms(const struct session *s)
