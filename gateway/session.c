@@ -321,8 +321,31 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
 	memcpy(r->header_hash, s->sub.h.header_hash, PU_HASH_LEN);
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	if (s->sub.h.core->in_reply_to.len == PU_MSG_ID_LEN) {
+		memcpy(r->in_reply_to, s->sub.h.core->in_reply_to.data, PU_MSG_ID_LEN);
+		r->has_reply = 1;
+	}
 	s->paused = 1;
 	store_post(s->srv->store, r);
+}
+
+/*
+ * A reply comes from a recipient of the original, goes to its sender, and concerns the
+ * same case (DESIGN.md §6).
+ */
+static int
+reply_check(const struct header *h, const struct store_req *r, const char **why)
+{
+	if (!r->has_reply)
+		return PU_OK;
+	*why = "a reply must answer a message this agency received, to its sender, same case";
+	if (!r->original_found || !r->original_to_me ||
+	    strcmp(r->original_case, h->core->case_id) != 0 ||
+	    header_find_recipient(h, r->original_sender) == NULL)
+		return PU_ERR_POLICY;
+	*why = NULL;
+	return PU_OK;
 }
 
 static void
@@ -359,6 +382,7 @@ on_lookup_done(struct session *s, struct store_req *r)
 	const struct header *h = &s->sub.h;
 	if ((rc = header_check_keys(h, &s->srv->dir, wall_now())) != PU_OK ||
 	    (rc = policy_check(&s->srv->dir, h, &why)) != PU_OK ||
+	    (rc = reply_check(h, r, &why)) != PU_OK ||
 	    (rc = header_check_time(h, wall_now())) != PU_OK) {
 		submission_refuse(s, rc, why);
 		return;
@@ -397,6 +421,16 @@ submission_commit(struct session *s)
 	for (size_t i = 0; i < c->n_recipients; i++)
 		snprintf(r->recipients[i], sizeof(r->recipients[i]), "%s", c->recipients[i]->agency_id);
 	r->n_recipients = c->n_recipients;
+	if (policy_needs_federal_review(&s->sub.h)) {
+		for (size_t i = 0; i < c->n_recipients; i++) {
+			const Puente__Agency *a = directory_find_agency(&s->srv->dir,
+			    c->recipients[i]->agency_id);
+			if (a != NULL && a->role == PUENTE__ROLE__ROLE_FEDERAL) {
+				snprintf(r->hold_for, sizeof(r->hold_for), "%s", a->id);
+				break;
+			}
+		}
+	}
 	r->directory_serial = s->srv->dir.dir->serial;
 	r->header = s->sub.header_bytes;
 	r->header_len = s->sub.header_len;
@@ -703,6 +737,10 @@ on_recipient_receipt_frame(struct session *s, const uint8_t *body, size_t len)
 	memcpy(r->data, body, len);
 	r->data_len = len;
 	r->outcome = rr->outcome;
+	/* Only the federal procuraduria's OPENED receipt releases a message held for review. */
+	const Puente__Agency *me = directory_find_agency(&s->srv->dir, s->agency);
+	r->releases_hold = me != NULL && me->role == PUENTE__ROLE__ROLE_FEDERAL &&
+	    rr->outcome == PUENTE__RECEIPT_OUTCOME__RECEIPT_OUTCOME_OPENED;
 	pb_free(rr);
 	store_post(s->srv->store, r);
 }

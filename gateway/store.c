@@ -27,6 +27,7 @@
 #define DLV_QUEUED 0
 #define DLV_DELIVERED 1
 #define DLV_RECEIPTED 2
+#define DLV_HELD 3	/* international adoption: waits for the federal review */
 
 struct queue {
 	pthread_mutex_t mu;
@@ -406,15 +407,18 @@ static int
 deliveries_insert(sqlite3 *db, const struct store_req *r)
 {
 	sqlite3_stmt *st = db_prepare(db, "INSERT INTO deliveries (msg_id, recipient, state, "
-	    "updated_at) VALUES (?, ?, 0, ?)");
+	    "updated_at) VALUES (?, ?, ?, ?)");
 	int rc = PU_OK;
 
 	if (st == NULL)
 		return PU_ERR_STORE;
 	for (size_t i = 0; i < r->n_recipients && rc == PU_OK; i++) {
+		/* Under federal review, only the federal procuraduria sees it at first. */
+		int held = r->hold_for[0] && strcmp(r->recipients[i], r->hold_for) != 0;
 		sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, r->recipients[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, r->accepted_at);
+		sqlite3_bind_int(st, 3, held ? DLV_HELD : DLV_QUEUED);
+		sqlite3_bind_int64(st, 4, r->accepted_at);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = PU_ERR_STORE;
 		sqlite3_reset(st);
@@ -505,6 +509,22 @@ do_receipt(sqlite3 *db, struct store_req *r)
 		return PU_ERR_NOT_DELIVERED;
 	if ((rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index)) != PU_OK)
 		return rc;
+	if (r->releases_hold) {
+		/*
+		 * PFPNNA opened it (its receipt's MAC proves K really was wrapped for it, so a
+		 * sender cannot bypass review with a stanza that does not open).
+		 */
+		sqlite3_stmt *rel = db_prepare(db, "UPDATE deliveries SET state = 0, updated_at = ? "
+		    "WHERE msg_id = ? AND state = 3");
+		if (rel == NULL)
+			return PU_ERR_STORE;
+		sqlite3_bind_int64(rel, 1, now_s());
+		sqlite3_bind_blob(rel, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+		rc = sqlite3_step(rel) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+		sqlite3_finalize(rel);
+		if (rc != PU_OK)
+			return rc;
+	}
 	/* Every recipient answered: the message no longer counts against the sender's quota. */
 	return db_exec(db, "UPDATE messages SET state = 1 WHERE state = 0 AND NOT EXISTS "
 	    "(SELECT 1 FROM deliveries d WHERE d.msg_id = messages.msg_id AND d.state < 2)");
@@ -572,6 +592,30 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 
 /* ---- reader ------------------------------------------------------------------------ */
 
+/* A reply: who sent the original, about which case, and was the replier a recipient? */
+static int
+lookup_original(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT m.sender, m.case_id, (SELECT COUNT(*) FROM "
+	    "deliveries d WHERE d.msg_id = m.msg_id AND d.recipient = ?) FROM messages m "
+	    "WHERE m.msg_id = ?");
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, r->in_reply_to, PU_MSG_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		r->original_found = 1;
+		snprintf(r->original_sender, sizeof(r->original_sender), "%s",
+		    (const char *)sqlite3_column_text(st, 0));
+		snprintf(r->original_case, sizeof(r->original_case), "%s",
+		    (const char *)sqlite3_column_text(st, 1));
+		r->original_to_me = sqlite3_column_int(st, 2) > 0;
+	}
+	sqlite3_finalize(st);
+	return PU_OK;
+}
+
 static int
 do_lookup(sqlite3 *db, struct store_req *r)
 {
@@ -580,6 +624,8 @@ do_lookup(sqlite3 *db, struct store_req *r)
 	/* Not stored is the common, happy answer. */
 	if (rc == PU_ERR_CONFLICT && !r->found)
 		rc = PU_OK;
+	if (rc == PU_OK && !r->found && r->has_reply)
+		rc = lookup_original(db, r);
 	return rc;
 }
 

@@ -72,6 +72,8 @@ struct store_req {
 	size_t n_recipients;
 	uint64_t directory_serial;
 	int outcome;			/* RECEIPT: ReceiptOutcome */
+	int releases_hold;		/* RECEIPT: PFPNNA opened it: other recipients may now fetch */
+	char hold_for[STORE_AGENCY_MAX];	/* SUBMIT: the federal recipient that must open it first */
 	uint8_t *audit_leaf;		/* SUBMIT, RECEIPT, DELIVERED, AUDIT: encoded AuditEntry */
 	size_t audit_leaf_len;
 
@@ -85,6 +87,10 @@ struct store_req {
 	/* results */
 	int rc;				/* PU_OK or a negative enum pu_err */
 	int found, same_header;		/* LOOKUP */
+	/* LOOKUP with has_reply: what the gateway knows of the message answered */
+	int original_found, original_to_me;
+	char original_sender[STORE_AGENCY_MAX];
+	char original_case[STORE_CASE_MAX];
 	uint64_t audit_index;
 	int64_t accepted_at;
 	uint8_t *receipt;		/* the signed gateway receipt (SUBMIT, LOOKUP) */

@@ -44,7 +44,8 @@ structure_check(const struct header *h)
 		/* Recipients are distinct, so lookup by id finds this very stanza. */
 		FUZZ_ASSERT(header_find_recipient(h, s->agency_id) == s);
 	}
-	FUZZ_ASSERT(c->content_length >= PU_CONTENT_OVERHEAD && c->content_length <= PU_MAX_CONTENT);
+	FUZZ_ASSERT(c->content_length >= PU_CONTENT_OVERHEAD &&
+	    c->content_length <= PU_MAX_CONTENT);
 	FUZZ_ASSERT(c->chunk_count == chunk_count_for(c->content_length));
 	FUZZ_ASSERT(h->manifest->n_chunk_hashes == c->chunk_count);
 }

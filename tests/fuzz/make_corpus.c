@@ -42,6 +42,8 @@
 #define CUT_NONE 0
 #define CUT_BYTES 1
 #define CUT_SMALL 7
+/* Far above any type frames.proto will define, so the seed stays an unknown type. */
+#define UNKNOWN_FRAME_TYPE 0xff
 /* Byte 0 of a chunk seed (fuzz_chunk.c): bit 7 picks the two-chunk message. */
 #define TWO_CHUNKS 0x80
 /* A signed note as a checkpoint: the text matters to the decoder, not the signature. */
@@ -56,10 +58,10 @@ struct corpus {
 	struct header h;		/* its header, decoded */
 };
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void
-fail(const char *fmt, ...)
+die(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,7 +77,7 @@ static void
 check(int rc, const char *what)
 {
 	if (rc != PU_OK)
-		fail("%s: %s", what, pu_err_name(rc));
+		die("%s: %s", what, pu_err_name(rc));
 }
 
 static void
@@ -101,6 +103,16 @@ fail:
 	exit(EX_CANTCREAT);
 }
 
+static char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		die("out of memory");
+	return d;
+}
+
 static void
 put(struct buf *b, const void *p, size_t n)
 {
@@ -121,7 +133,7 @@ put_varint(struct buf *b, uint64_t v)
 	put_u8(b, (uint8_t)v);
 }
 
-/* A hand-made length-delimited field, for encodings protobuf-c never produces. */
+/* A hand-made length-delimited field, for seeds that splice bytes into an encoding. */
 static void
 put_pb_bytes(struct buf *b, uint32_t field, const void *p, size_t n)
 {
@@ -175,7 +187,7 @@ edit_bad_utf8(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
 {
 	(void)man, (void)arg;
 	free(core->case_id);
-	core->case_id = strdup("MX-2026-\xc3(ABCD");	/* 0xc3 then not a continuation */
+	core->case_id = xstrdup("MX-2026-\xc3(ABCD");	/* 0xc3 then not a continuation */
 }
 
 static void
@@ -198,7 +210,7 @@ edit_unknown_recipient(Puente__HeaderCore *core, Puente__Manifest *man, void *ar
 {
 	(void)man, (void)arg;
 	free(core->recipients[0]->agency_id);
-	core->recipients[0]->agency_id = strdup("MX-ZAC-PPNNA");
+	core->recipients[0]->agency_id = xstrdup("MX-ZAC-PPNNA");
 }
 
 static void
@@ -206,6 +218,56 @@ edit_content_length(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
 {
 	(void)man, (void)arg;
 	core->content_length += PU_CHUNK_SIZE;
+}
+
+static void
+edit_no_recipients(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
+{
+	(void)man, (void)arg;
+	for (size_t i = 0; i < core->n_recipients; i++)
+		puente__recipient_stanza__free_unpacked(core->recipients[i], NULL);
+	core->n_recipients = 0;
+}
+
+static void
+edit_duplicate_recipient(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
+{
+	(void)man, (void)arg;
+	free(core->recipients[1]->agency_id);
+	core->recipients[1]->agency_id = xstrdup(core->recipients[0]->agency_id);
+}
+
+/* PU_MAX_RECIPIENTS + 1 stanzas, copies of the first under distinct well-formed ids. */
+static void
+edit_too_many_recipients(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
+{
+	size_t n = PU_MAX_RECIPIENTS + 1, len = puente__recipient_stanza__get_packed_size(
+	    core->recipients[0]);
+	uint8_t *enc = malloc(len);
+	Puente__RecipientStanza **r = realloc(core->recipients, n * sizeof(*r));
+
+	(void)man, (void)arg;
+	if (enc == NULL || r == NULL)
+		die("out of memory");
+	core->recipients = r;
+	puente__recipient_stanza__pack(r[0], enc);
+	for (size_t i = core->n_recipients; i < n; i++) {
+		char id[16];
+		if ((r[i] = puente__recipient_stanza__unpack(NULL, len, enc)) == NULL)
+			die("cannot copy a stanza");
+		snprintf(id, sizeof(id), "MX-TLA-PPNNA%02zu", i);
+		free(r[i]->agency_id);
+		r[i]->agency_id = xstrdup(id);
+		core->n_recipients = i + 1;
+	}
+	free(enc);
+}
+
+static void
+edit_short_chunk_hash(Puente__HeaderCore *core, Puente__Manifest *man, void *arg)
+{
+	(void)core, (void)arg;
+	man->chunk_hashes[0].len = PU_HASH_LEN - 1;
 }
 
 static void
@@ -272,7 +334,7 @@ header_seeds(struct corpus *c)
 	seed_write(c, "header", "header-truncated", one->sealed.header,
 	    one->sealed.header_len - 10);
 	if ((p = malloc(one->sealed.header_len)) == NULL)
-		fail("out of memory");
+		die("out of memory");
 	memcpy(p, one->sealed.header, one->sealed.header_len);
 	p[one->sealed.header_len - 1] ^= 0x01;	/* the signature is the last field */
 	seed_write(c, "header", "header-signature-flipped", p, one->sealed.header_len);
@@ -287,6 +349,13 @@ header_seeds(struct corpus *c)
 	header_resigned(c, "header-recipient-unknown", TLA, edit_unknown_recipient);
 	header_resigned(c, "header-chunk-count-mismatch", TLA, edit_content_length);
 	header_resigned(c, "header-signed-by-recipient", NLE, edit_nothing);
+	header_resigned(c, "header-no-recipients", TLA, edit_no_recipients);
+	header_resigned(c, "header-too-many-recipients", TLA, edit_too_many_recipients);
+	header_resigned(c, "header-chunk-hash-short", TLA, edit_short_chunk_hash);
+	seal_or_die(c, &m, to_two, 2, PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_REFERRAL, 0);
+	fx_resign(&c->fx, &m, TLA, edit_duplicate_recipient, NULL);
+	header_write(c, "header-duplicate-recipient", &m);
+	fx_msg_free(&m);
 }
 
 /* --- chunk/ -------------------------------------------------------------------------- */
@@ -312,7 +381,7 @@ chunk_seeds(const struct corpus *c)
 	uint8_t *flipped = malloc(len);
 
 	if (flipped == NULL)
-		fail("out of memory");
+		die("out of memory");
 	memcpy(flipped, ct, len);
 	flipped[len / 2] ^= 0x10;
 	chunk_write(c, "valid-chunk", 0, ct, len);
@@ -337,7 +406,7 @@ dir_copy(const struct corpus *c)
 	    sd->directory.data);
 
 	if (d == NULL)
-		fail("cannot decode the fixture's directory");
+		die("cannot decode the fixture's directory");
 	return d;
 }
 
@@ -383,9 +452,9 @@ dir_statuses(const struct corpus *c)
 	d->agencies[3]->keys[0]->status = PUENTE__KEY_STATUS__KEY_STATUS_COMPROMISED;
 	d->agencies[3]->keys[0]->status_since = FX_NOW - 60;
 	if ((tla->may_send = malloc(2 * sizeof(*tla->may_send))) == NULL ||
-	    (d->witnesses = malloc(sizeof(*d->witnesses))) == NULL ||
-	    (d->witnesses[0] = strdup("MX-FED-AUDITORIA")) == NULL)
-		fail("out of memory");
+	    (d->witnesses = malloc(sizeof(*d->witnesses))) == NULL)
+		die("out of memory");
+	d->witnesses[0] = xstrdup("MX-FED-AUDITORIA");
 	tla->n_may_send = 2;
 	tla->may_send[0] = PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_REFERRAL;
 	tla->may_send[1] = PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_DOCUMENTS;
@@ -419,6 +488,25 @@ dir_explicit_zero(const struct corpus *c)
 	puente__directory__free_unpacked(d, NULL);
 }
 
+/* MX-NLE-PPNNA's encryption key replaced by a point of order 8, its key id made to match. */
+static void
+dir_low_order_key(const struct corpus *c)
+{
+	static const uint8_t order8[32] = {
+		0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+		0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+		0x5f, 0x49, 0xb8, 0x00,
+	};
+	Puente__Directory *d = dir_copy(c);
+	Puente__Key *k = d->agencies[1]->keys[1];
+
+	if (k->purpose != PUENTE__KEY_PURPOSE__KEY_PURPOSE_ENCRYPTION)
+		die("fixture: MX-NLE-PPNNA's second key is not its encryption key");
+	memcpy(k->public_key.data, order8, sizeof(order8));
+	key_id_compute(k->key_id.data, k->purpose, k->public_key.data);
+	dir_emit(c, "directory-low-order-key", d, 1);
+}
+
 static void
 dir_content_seeds(const struct corpus *c)
 {
@@ -426,6 +514,7 @@ dir_content_seeds(const struct corpus *c)
 
 	dir_statuses(c);
 	dir_explicit_zero(c);
+	dir_low_order_key(c);
 	d = dir_copy(c);
 	d->version = PU_DIRECTORY_VERSION + 1;
 	dir_emit(c, "directory-version-2", d, 1);
@@ -442,11 +531,11 @@ dir_content_seeds(const struct corpus *c)
 	dir_emit(c, "directory-lifetime-too-long", d, 1);
 	d = dir_copy(c);
 	free(d->agencies[1]->id);
-	d->agencies[1]->id = strdup(d->agencies[0]->id);
+	d->agencies[1]->id = xstrdup(d->agencies[0]->id);
 	dir_emit(c, "directory-duplicate-agency", d, 1);
 	d = dir_copy(c);
 	free(d->federation);
-	d->federation = strdup("Federaci\xf3n");	/* Latin-1, not UTF-8 */
+	d->federation = xstrdup("Federaci\xf3n");	/* Latin-1, not UTF-8 */
 	dir_emit(c, "directory-body-bad-utf8", d, 0);
 	d = dir_copy(c);
 	d->agencies[0]->keys[0]->key_id.data[0] ^= 0x01;
@@ -477,7 +566,7 @@ directory_seeds(const struct corpus *c)
 
 	copy = puente__signed_directory__unpack(NULL, fx->dir_len, fx->dir_bytes);
 	if (copy == NULL)
-		fail("cannot decode the fixture's signed directory");
+		die("cannot decode the fixture's signed directory");
 	copy->root_key_id.data[0] ^= 0x01;
 	buf_init(&b, SEED_CAP);
 	put_message(&b, &copy->base);
@@ -498,7 +587,7 @@ struct frame_body {
 enum {
 	F_HELLO, F_WELCOME, F_ERROR, F_SUBMIT, F_SUBMIT_CHUNK, F_GATEWAY_RECEIPT,
 	F_INBOX_REQUEST, F_INBOX, F_FETCH, F_DELIVER, F_DELIVER_CHUNK, F_RECIPIENT_RECEIPT,
-	F_OPEN_STATEMENT, F_NON_DELIVERY, F_COUNT
+	F_OPEN_STATEMENT, F_NON_DELIVERY, F_ACK, F_RECEIPTS_REQUEST, F_RECEIPTS, F_COUNT
 };
 
 static void
@@ -530,6 +619,8 @@ bodies_session(const struct corpus *c, struct frame_body *f)
 	Puente__InboxEntry entry = PUENTE__INBOX_ENTRY__INIT, *entries[2] = { &entry, &entry };
 	Puente__Inbox inbox = PUENTE__INBOX__INIT;
 	Puente__Fetch fetch = PUENTE__FETCH__INIT;
+	Puente__Ack ack = PUENTE__ACK__INIT;
+	Puente__ReceiptsRequest rreq = PUENTE__RECEIPTS_REQUEST__INIT;
 	ProtobufCBinaryData proof = { PU_HASH_LEN, (uint8_t *)c->h.header_hash };
 
 	hello.version = PU_VERSION;
@@ -565,6 +656,12 @@ bodies_session(const struct corpus *c, struct frame_body *f)
 	body_message(&f[F_INBOX], "frame-inbox", PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &inbox.base);
 	fetch.msg_id = c->h.core->msg_id;
 	body_message(&f[F_FETCH], "frame-fetch", PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &fetch.base);
+	ack.msg_id = c->h.core->msg_id;
+	ack.audit_index = 8;
+	body_message(&f[F_ACK], "frame-ack", PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, &ack.base);
+	rreq.msg_id = c->h.core->msg_id;
+	body_message(&f[F_RECEIPTS_REQUEST], "frame-receipts-request",
+	    PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS_REQUEST, &rreq.base);
 }
 
 /* The frames that carry the sealed message itself. */
@@ -606,6 +703,8 @@ bodies_signed(struct corpus *c, struct frame_body *f)
 	Puente__GatewayReceipt gr = PUENTE__GATEWAY_RECEIPT__INIT;
 	Puente__OpenStatement os = PUENTE__OPEN_STATEMENT__INIT;
 	Puente__NonDeliveryNotice nd = PUENTE__NON_DELIVERY_NOTICE__INIT;
+	Puente__Receipts receipts = PUENTE__RECEIPTS__INIT;
+	ProtobufCBinaryData receipt;
 	ProtobufCBinaryData hash = { PU_HASH_LEN, c->h.header_hash }, proof[2] = { hash, hash };
 	char *undelivered[1] = { NLE };
 	uint8_t receipt_kid[PU_KEY_ID_LEN], *p;
@@ -647,6 +746,13 @@ bodies_signed(struct corpus *c, struct frame_body *f)
 	    "recipient receipt");
 	body_bytes(&f[F_RECIPIENT_RECEIPT], "frame-recipient-receipt",
 	    PUENTE__FRAME_TYPE__FRAME_TYPE_RECIPIENT_RECEIPT, p, len);
+	receipts.msg_id = c->h.core->msg_id;
+	receipts.n_receipts = 1;
+	receipts.receipts = &receipt;
+	receipt.data = p;
+	receipt.len = len;
+	body_message(&f[F_RECEIPTS], "frame-receipts", PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS,
+	    &receipts.base);
 	free(p);
 }
 
@@ -696,8 +802,7 @@ frame_invalid_seeds(const struct corpus *c, const struct frame_body *f)
 	    PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, NULL, 0);
 	frame_invalid(c, "frame-oversize-after-hello", hello, PU_FRAME_MAX + 1,
 	    PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, NULL, 0);
-	frame_invalid(c, "frame-unknown-type", hello, 1, PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY + 1,
-	    NULL, 0);
+	frame_invalid(c, "frame-unknown-type", hello, 1, UNKNOWN_FRAME_TYPE, NULL, 0);
 	frame_invalid(c, "frame-type-zero", hello, 1, PUENTE__FRAME_TYPE__FRAME_TYPE_UNSPECIFIED,
 	    NULL, 0);
 	frame_invalid(c, "frame-hello-explicit-zero", NULL, 1 + sizeof(hello_zero),
@@ -723,9 +828,9 @@ static void
 frame_seeds(struct corpus *c)
 {
 	static const int client[] = { F_HELLO, F_INBOX_REQUEST, F_FETCH, F_SUBMIT,
-	    F_SUBMIT_CHUNK, F_RECIPIENT_RECEIPT, F_OPEN_STATEMENT };
+	    F_SUBMIT_CHUNK, F_RECIPIENT_RECEIPT, F_OPEN_STATEMENT, F_RECEIPTS_REQUEST };
 	static const int gateway[] = { F_WELCOME, F_INBOX, F_DELIVER, F_DELIVER_CHUNK,
-	    F_GATEWAY_RECEIPT, F_NON_DELIVERY, F_ERROR };
+	    F_GATEWAY_RECEIPT, F_ACK, F_RECEIPTS, F_NON_DELIVERY, F_ERROR };
 	struct frame_body f[F_COUNT];
 
 	bodies_session(c, f);

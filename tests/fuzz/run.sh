@@ -39,7 +39,7 @@ for name in $targets; do
 	crashes=$build/tests/fuzz-crashes/$name
 	log=$build/tests/fuzz-$name.log
 	mkdir -p "$scratch" "$crashes"
-	start=$build/tests/fuzz-scratch/.start-$name	# crash files older than it are not ours
+	start=$build/tests/.fuzz-$name.start	# crash files older than it are not ours
 	: >"$start"
 	# -timeout: an input that takes this long is a finding too (a peer could send it).
 	"$build/tests/fuzz_$name" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
