@@ -11,7 +11,6 @@
 
 #include <openssl/crypto.h>
 
-#include "audit.h"
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
@@ -45,27 +44,6 @@ raise_fd_limit(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-}
-
-/* GATEWAY_START and GATEWAY_STOP are audited like any other event. */
-static void
-audit_lifecycle(struct server *srv, Puente__AuditEvent event)
-{
-	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
-	struct store_req *r = store_req_new(STORE_AUDIT, 0, 0);
-
-	if (r == NULL)
-		return;
-	e.event = event;
-	e.at = (int64_t)time(NULL);
-	e.agency_id = srv->gateway_id;
-	e.outcome = "ok";
-	e.directory_serial = srv->dir.dir->serial;
-	if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) != PU_OK) {
-		store_req_free(r);
-		return;
-	}
-	store_post(srv->store, r);
 }
 
 int
@@ -125,7 +103,7 @@ main(int argc, char **argv)
 		server_free(&srv);
 		return 69;
 	}
-	audit_lifecycle(&srv, PUENTE__AUDIT_EVENT__AUDIT_EVENT_GATEWAY_START);
+	server_audit_lifecycle(&srv, PUENTE__AUDIT_EVENT__AUDIT_EVENT_GATEWAY_START);
 	uv_run(uv_default_loop(), UV_RUN_DEFAULT);
 	log_info("gateway", "event=stopped");
 	server_free(&srv);

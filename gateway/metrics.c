@@ -64,6 +64,10 @@ render_metrics(struct server *srv, char *out, size_t n)
 	    "# TYPE puente_store_commits_total counter\npuente_store_commits_total %llu\n"
 	    "# TYPE puente_store_messages_total counter\npuente_store_messages_total %llu\n"
 	    "# TYPE puente_audit_leaves_total counter\npuente_audit_leaves_total %llu\n"
+	    "# TYPE puente_messages_expired_total counter\npuente_messages_expired_total %llu\n"
+	    "# TYPE puente_messages_purged_total counter\npuente_messages_purged_total %llu\n"
+	    "# HELP puente_replies_overdue Messages whose respond_by passed without a reply.\n"
+	    "# TYPE puente_replies_overdue gauge\npuente_replies_overdue %llu\n"
 	    "# TYPE puente_directory_serial gauge\npuente_directory_serial %llu\n"
 	    "# TYPE puente_directory_expires_seconds gauge\npuente_directory_expires_seconds %lld\n"
 	    "# TYPE puente_uptime_seconds gauge\npuente_uptime_seconds %lld\n",
@@ -75,7 +79,9 @@ render_metrics(struct server *srv, char *out, size_t n)
 	    (unsigned long long)st->frames_in, (unsigned long long)st->frames_out,
 	    (unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out,
 	    (unsigned long long)ss.commits, (unsigned long long)ss.messages,
-	    (unsigned long long)ss.audit_leaves, (unsigned long long)srv->dir.dir->serial,
+	    (unsigned long long)ss.audit_leaves, (unsigned long long)st->expired,
+	    (unsigned long long)st->purged, (unsigned long long)st->overdue,
+	    (unsigned long long)srv->dir.dir->serial,
 	    (long long)(srv->dir.dir->expires_at - (int64_t)time(NULL)),
 	    (long long)((int64_t)time(NULL) - srv->started_at));
 }

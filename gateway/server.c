@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "audit.h"
 #include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
@@ -13,6 +14,8 @@
 #include "server.h"
 #include "session.h"
 #include "tls.h"
+
+#define SWEEP_INTERVAL_S 60	/* expiry, retention and overdue replies */
 
 static size_t
 bucket_of(uint64_t id)
@@ -70,7 +73,24 @@ void
 server_store_done(void *arg, struct store_req *r)
 {
 	struct server *srv = arg;
-	struct session *s = server_find_session(srv, r->session);
+	struct session *s;
+
+	if (r->session == 0) {
+		/* The gateway's own requests: sweeps and lifecycle audit leaves. */
+		if (r->kind == STORE_SWEEP && r->rc == PU_OK) {
+			srv->st.expired += r->expired;
+			srv->st.purged += r->purged;
+			srv->st.overdue = r->overdue;
+			if (r->expired > 0)
+				log_info("store", "event=expired count=%llu", (unsigned long long)r->expired);
+		} else if (r->rc != PU_OK) {
+			log_error("store", "event=housekeeping-failed kind=%d reason=%s", (int)r->kind,
+			    pu_err_name(r->rc));
+		}
+		store_req_free(r);
+		return;
+	}
+	s = server_find_session(srv, r->session);
 
 	if (s == NULL || s->state == S_CLOSING) {
 		/* Its session is gone: the work is done (and durable), the answer has no taker. */
@@ -155,11 +175,25 @@ on_connection(uv_stream_t *listener, int status)
 }
 
 static void
+sweep(struct server *srv)
+{
+	struct store_req *r = store_req_new(STORE_SWEEP, 0, 0);
+
+	if (r == NULL)
+		return;
+	r->retention_days = srv->cfg.retention_days;
+	store_post(srv->store, r);
+}
+
+static void
 on_tick(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 	int64_t left = srv->dir.dir->expires_at - (int64_t)time(NULL);
 	static int64_t warned_at;
+
+	if (++srv->ticks % SWEEP_INTERVAL_S == 0)
+		sweep(srv);
 
 	if (left <= 0) {
 		/* An expired directory: nothing is sent, accepted or delivered on it. */
@@ -303,6 +337,26 @@ server_listen(struct server *srv)
 	return PU_OK;
 }
 
+void
+server_audit_lifecycle(struct server *srv, Puente__AuditEvent event)
+{
+	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	struct store_req *r = store_req_new(STORE_AUDIT, 0, 0);
+
+	if (r == NULL)
+		return;
+	e.event = event;
+	e.at = (int64_t)time(NULL);
+	e.agency_id = srv->gateway_id;
+	e.outcome = "ok";
+	e.directory_serial = srv->dir.dir->serial;
+	if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) != PU_OK) {
+		store_req_free(r);
+		return;
+	}
+	store_post(srv->store, r);
+}
+
 static void
 drain_one(struct session *s)
 {
@@ -322,7 +376,8 @@ server_drain(struct server *srv)
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
-	/* Commits already with the writer finish; then every session is told and closed. */
+	/* The stop is audited; commits already with the writer finish; sessions are told. */
+	server_audit_lifecycle(srv, PUENTE__AUDIT_EVENT__AUDIT_EVENT_GATEWAY_STOP);
 	store_close(srv->store);
 	srv->store = NULL;
 	server_each_session(srv, drain_one);

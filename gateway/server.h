@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
+#include "audit.pb-c.h"
 #include "config.h"
 #include "directory.h"
 #include "keyfile.h"
@@ -24,6 +25,7 @@ struct server_stats {
 	uint64_t messages_accepted, messages_rejected, messages_retried;
 	uint64_t deliveries, receipts, frames_in, frames_out;
 	uint64_t bytes_in, bytes_out;
+	uint64_t expired, purged, overdue;	/* from the last sweep */
 };
 
 struct server {
@@ -42,6 +44,7 @@ struct server {
 	unsigned n_sessions;
 	uint64_t next_session_id;
 	int draining;
+	unsigned ticks;
 	int64_t started_at;
 	struct server_stats st;
 };
@@ -58,6 +61,9 @@ int server_reload_directory(struct server *srv);
 void server_add_session(struct server *srv, struct session *s);
 void server_remove_session(struct server *srv, struct session *s);
 struct session *server_find_session(struct server *srv, uint64_t id);
+
+/* Append a GATEWAY_START or GATEWAY_STOP leaf. */
+void server_audit_lifecycle(struct server *srv, Puente__AuditEvent event);
 
 /* Store completions are routed here, then to the session that asked. */
 void server_store_done(void *arg, struct store_req *r);

@@ -25,6 +25,7 @@
 enum tag {
 	TAG_LOOKUP = 1, TAG_CHUNK, TAG_SUBMIT, TAG_INBOX, TAG_FETCH, TAG_READ_CHUNK,
 	TAG_DELIVERED, TAG_RECEIPT_HEADER, TAG_RECEIPT, TAG_RECEIPTS, TAG_AUDIT, TAG_OPEN,
+	TAG_NOTICES,
 };
 
 static void session_resume(struct session *s);
@@ -976,6 +977,32 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &w.base);
 	free(w.directory.data);
+	/* Tell a returning sender about messages that expired undelivered. */
+	struct store_req *r = store_req_new(STORE_NOTICES, s->id, TAG_NOTICES);
+	if (r != NULL) {
+		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+		store_post(s->srv->store, r);
+	}
+}
+
+static void
+on_notices_done(struct session *s, struct store_req *r)
+{
+	struct store_req *sent;
+
+	if (r->rc != PU_OK || r->n_list == 0)
+		return;
+	for (size_t i = 0; i < r->n_list; i++) {
+		Puente__Signed *sg = puente__signed__unpack(NULL, r->list_len[i], r->list[i]);
+		if (sg == NULL)
+			continue;
+		session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY, &sg->base);
+		puente__signed__free_unpacked(sg, NULL);
+	}
+	if ((sent = store_req_new(STORE_NOTICES_SENT, s->id, 0)) != NULL) {
+		snprintf(sent->agency, sizeof(sent->agency), "%s", s->agency);
+		store_post(s->srv->store, sent);
+	}
 }
 
 static void
@@ -1229,6 +1256,7 @@ session_store_done(struct session *s, struct store_req *r)
 		return;	/* it owns r now */
 	case TAG_RECEIPT: on_receipt_done(s, r); break;
 	case TAG_RECEIPTS: on_receipts_done(s, r); break;
+	case TAG_NOTICES: on_notices_done(s, r); break;
 	case TAG_OPEN:
 		if (r->rc == PU_OK)
 			send_ack(s, r->msg_id, r->audit_index);

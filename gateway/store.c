@@ -28,6 +28,9 @@
 #define DLV_DELIVERED 1
 #define DLV_RECEIPTED 2
 #define DLV_HELD 3	/* international adoption: waits for the federal review */
+#define DLV_EXPIRED 4	/* the message expired before this recipient receipted */
+/* Message states beyond QUEUED and DONE. */
+#define MSG_EXPIRED 2
 
 struct queue {
 	pthread_mutex_t mu;
@@ -70,14 +73,20 @@ static const char *const schema =
 	"  header BLOB NOT NULL, body BLOB,"	/* body: the one chunk of a small message */
 	"  accepted_at INTEGER NOT NULL, audit_index INTEGER NOT NULL,"
 	"  directory_serial INTEGER NOT NULL, receipt BLOB NOT NULL,"
-	"  state INTEGER NOT NULL) WITHOUT ROWID;"
+	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
+	"  purged INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
 	"  recipient TEXT NOT NULL, state INTEGER NOT NULL, outcome INTEGER NOT NULL DEFAULT 0,"
 	"  receipt BLOB, updated_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (msg_id, recipient)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries(recipient, state);";
+	"CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries(recipient, state);"
+	"CREATE TABLE IF NOT EXISTS notices ("
+	"  msg_id BLOB PRIMARY KEY REFERENCES messages(msg_id),"
+	"  sender TEXT NOT NULL, notice BLOB NOT NULL, sent INTEGER NOT NULL DEFAULT 0"
+	") WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(state, expires_at);";
 
 static int64_t
 now_s(void)
@@ -530,6 +539,158 @@ do_receipt(sqlite3 *db, struct store_req *r)
 	    "(SELECT 1 FROM deliveries d WHERE d.msg_id = messages.msg_id AND d.state < 2)");
 }
 
+/* The signed notice to the sender of an expired message, and its audit leaf. */
+static int
+expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *sender,
+    const char *case_id, int type, const uint8_t *header_hash)
+{
+	Puente__NonDeliveryNotice n = PUENTE__NON_DELIVERY_NOTICE__INIT;
+	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	char *undelivered[PU_MAX_RECIPIENTS];
+	sqlite3_stmt *st = db_prepare(db, "SELECT recipient FROM deliveries WHERE msg_id = ? "
+	    "AND state IN (0, 1, 3) ORDER BY recipient");
+	uint8_t *notice = NULL, *leaf = NULL;
+	size_t notice_len, leaf_len, n_und = 0;
+	uint64_t index;
+	int rc = PU_ERR_STORE;
+
+	if (st == NULL)
+		return rc;
+	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	while (n_und < PU_MAX_RECIPIENTS && sqlite3_step(st) == SQLITE_ROW)
+		undelivered[n_und++] = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	n.gateway_id = s->signer.gateway_id;
+	n.msg_id.data = (uint8_t *)msg_id;
+	n.msg_id.len = PU_MSG_ID_LEN;
+	n.header_hash.data = (uint8_t *)header_hash;
+	n.header_hash.len = PU_HASH_LEN;
+	n.n_undelivered = n_und;
+	n.undelivered = undelivered;
+	n.at = now_s();
+	if (signed_create(PU_CTX_NON_DELIVERY, &n.base, s->signer.key_id, s->signer.secret_key,
+	    &notice, &notice_len) != PU_OK)
+		goto out;
+	e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_NON_DELIVERY;
+	e.at = n.at;
+	e.agency_id = (char *)sender;
+	e.msg_id = n.msg_id;
+	e.case_id = (char *)case_id;
+	e.type = type;
+	e.outcome = (char *)pu_err_name(PU_ERR_EXPIRED);
+	e.header_hash = n.header_hash;
+	e.statement.data = notice;
+	e.statement.len = notice_len;
+	if (audit_encode(&e, &leaf, &leaf_len) != PU_OK ||
+	    audit_append(db, leaf, leaf_len, &index) != PU_OK)
+		goto out;
+	if ((st = db_prepare(db, "INSERT OR REPLACE INTO notices (msg_id, sender, notice, sent) "
+	    "VALUES (?, ?, ?, 0)")) == NULL)
+		goto out;
+	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, notice, (int)notice_len, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	if (rc != PU_OK)
+		goto out;
+	if ((st = db_prepare(db, "UPDATE deliveries SET state = 4 WHERE msg_id = ? AND "
+	    "state IN (0, 1, 3)")) == NULL) {
+		rc = PU_ERR_STORE;
+		goto out;
+	}
+	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+out:
+	for (size_t i = 0; i < n_und; i++)
+		free(undelivered[i]);
+	free(notice);
+	free(leaf);
+	return rc;
+}
+
+/*
+ * Periodic housekeeping, in the writer's transaction: messages that expired before every
+ * recipient receipted get a non-delivery notice; ciphertext of finished messages older than
+ * the retention period is deleted (the rows, the receipts and the audit log stay); overdue
+ * replies are counted.
+ */
+static int
+do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT msg_id, sender, case_id, type, header_hash "
+	    "FROM messages WHERE state = 0 AND expires_at <= ? LIMIT 256");
+	int64_t now = now_s();
+	int rc = PU_OK;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, now);
+	while (rc == PU_OK && sqlite3_step(st) == SQLITE_ROW) {
+		uint8_t id[PU_MSG_ID_LEN], hh[PU_HASH_LEN];
+		char sender[STORE_AGENCY_MAX], case_id[STORE_CASE_MAX];
+		memcpy(id, sqlite3_column_blob(st, 0), PU_MSG_ID_LEN);
+		snprintf(sender, sizeof(sender), "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(case_id, sizeof(case_id), "%s", (const char *)sqlite3_column_text(st, 2));
+		memcpy(hh, sqlite3_column_blob(st, 4), PU_HASH_LEN);
+		rc = expire_one(s, db, id, sender, case_id, sqlite3_column_int(st, 3), hh);
+		r->expired++;
+	}
+	sqlite3_finalize(st);
+	if (rc == PU_OK)
+		rc = db_exec(db, "UPDATE messages SET state = 2 WHERE state = 0 AND msg_id IN "
+		    "(SELECT msg_id FROM notices)");
+	if (rc != PU_OK)
+		return rc;
+	/* Retention: drop the ciphertext of finished messages. */
+	if ((st = db_prepare(db, "SELECT msg_id, chunk_count FROM messages WHERE state IN (1, 2) "
+	    "AND purged = 0 AND accepted_at < ?")) == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, now - (int64_t)r->retention_days * 86400);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		char path[2200];
+		if (sqlite3_column_int(st, 1) > 1) {
+			spool_path(s, sqlite3_column_blob(st, 0), "msg", path, sizeof(path));
+			unlink(path);
+		}
+		r->purged++;
+	}
+	sqlite3_finalize(st);
+	if ((st = db_prepare(db, "UPDATE messages SET body = NULL, purged = 1 WHERE "
+	    "state IN (1, 2) AND purged = 0 AND accepted_at < ?")) == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, now - (int64_t)r->retention_days * 86400);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	if (rc != PU_OK)
+		return rc;
+	/* Replies owed: a deadline passed and no reply from a recipient arrived. */
+	if ((st = db_prepare(db, "SELECT COUNT(*) FROM messages m WHERE m.respond_by > 0 AND "
+	    "m.respond_by < ? AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to = "
+	    "m.msg_id)")) == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, now);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		r->overdue = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return PU_OK;
+}
+
+static int
+do_notices_sent(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "UPDATE notices SET sent = 1 WHERE sender = ? AND sent = 0");
+	int rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 {
@@ -550,6 +711,10 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_receipt(db, r);
 	case STORE_AUDIT:
 		return audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+	case STORE_SWEEP:
+		return do_sweep(s, db, r);
+	case STORE_NOTICES_SENT:
+		return do_notices_sent(db, r);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -558,7 +723,8 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 static int
 is_commit_kind(enum store_kind k)
 {
-	return k == STORE_SUBMIT || k == STORE_DELIVERED || k == STORE_RECEIPT || k == STORE_AUDIT;
+	return k == STORE_SUBMIT || k == STORE_DELIVERED || k == STORE_RECEIPT ||
+	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT;
 }
 
 /*
@@ -760,6 +926,29 @@ do_receipts(sqlite3 *db, struct store_req *r)
 }
 
 static int
+do_notices(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT notice FROM notices WHERE sender = ? AND sent = 0 "
+	    "LIMIT 16");
+	int rc = PU_OK;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	r->list = calloc(16, sizeof(*r->list));
+	r->list_len = calloc(16, sizeof(*r->list_len));
+	if (r->list == NULL || r->list_len == NULL) {
+		sqlite3_finalize(st);
+		return PU_ERR_NOMEM;
+	}
+	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	while (rc == PU_OK && r->n_list < 16 && sqlite3_step(st) == SQLITE_ROW)
+		if ((rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list])) == PU_OK)
+			r->n_list++;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
 reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 {
 	switch (r->kind) {
@@ -773,6 +962,8 @@ reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_read_chunk(s, db, r);
 	case STORE_RECEIPTS:
 		return do_receipts(db, r);
+	case STORE_NOTICES:
+		return do_notices(db, r);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -963,6 +1154,7 @@ store_post(struct store *s, struct store_req *r)
 	case STORE_FETCH:
 	case STORE_READ_CHUNK:
 	case STORE_RECEIPTS:
+	case STORE_NOTICES:
 		queue_push(&s->reader.q, r);
 		break;
 	default:

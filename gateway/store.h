@@ -37,6 +37,9 @@ enum store_kind {
 	STORE_RECEIPT,		/* writer: record a verified recipient receipt -> audit_index */
 	STORE_RECEIPTS,		/* reader: recorded receipts of a message sent by agency -> list */
 	STORE_AUDIT,		/* writer: append an audit leaf (session events) */
+	STORE_SWEEP,		/* writer: expire, notify non-delivery, purge past retention */
+	STORE_NOTICES,		/* reader: unsent non-delivery notices for a sender -> list */
+	STORE_NOTICES_SENT,	/* writer: mark agency's notices as sent */
 };
 
 struct store_inbox_entry {
@@ -97,7 +100,9 @@ struct store_req {
 	size_t receipt_len;
 	struct store_inbox_entry *entries;	/* INBOX */
 	size_t n_entries;
-	uint8_t **list;			/* RECEIPTS: encoded Signed receipts */
+	uint64_t expired, purged, overdue;	/* SWEEP */
+	uint32_t retention_days;	/* SWEEP */
+	uint8_t **list;			/* RECEIPTS, NOTICES: encoded Signed objects */
 	size_t *list_len;
 	size_t n_list;
 };

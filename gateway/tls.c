@@ -234,15 +234,23 @@ client_hello_check(SSL *s, int *al, void *arg)
 	return SSL_CLIENT_HELLO_ERROR;
 }
 
+/* One line: what failed, on which file, and the root cause (the oldest queued error). */
 static void
 ctx_error(char *err, size_t err_len, const char *what, const char *file)
 {
-	unsigned long e = ERR_peek_last_error();
-	const char *why = e != 0 ? ERR_reason_error_string(e) : NULL;
+	unsigned long e = ERR_peek_error();
+	char sys[128] = "";
+	const char *why = NULL;
 
+	if (e != 0 && ERR_SYSTEM_ERROR(e)) {
+		if (strerror_r(ERR_GET_REASON(e), sys, sizeof(sys)) == 0)
+			why = sys;
+	} else if (e != 0) {
+		why = ERR_reason_error_string(e);
+	}
 	if (err != NULL && err_len > 0)
-		snprintf(err, err_len, "%s%s%s: %s", what, file != NULL ? " " : "",
-		    file != NULL ? file : "", why != NULL ? why : "unknown error");
+		snprintf(err, err_len, "%s%s%s%s%s", what, file != NULL ? " " : "",
+		    file != NULL ? file : "", why != NULL ? ": " : "", why != NULL ? why : "");
 	ERR_clear_error();
 }
 
@@ -286,8 +294,8 @@ ctx_new(int server, const char *cert_file, const char *key_file, const char *ca_
 	file = key_file;
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
 		/* Loading already compares the key with the certificate. */
-		if (ERR_GET_LIB(ERR_peek_last_error()) == ERR_LIB_X509 &&
-		    ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+		if (ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH)
 			what = "private key does not match certificate";
 		goto fail;
 	}

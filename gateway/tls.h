@@ -8,7 +8,9 @@
  * drains tls_conn_pending() before waiting again.
  *
  * Identity is not decided here: after the handshake the caller compares tls_peer_spki_sha256()
- * with the directory pin and takes tls_peer_agency() as the session's agency id.
+ * with the directory pin and takes tls_peer_agency() as the session's agency id. Time is not
+ * kept here either: the handshake deadline is the event loop's timer, and a socket EOF before
+ * closed == TLS_CONN_PEER_CLOSED is a truncation, not a clean close.
  *
  * TLS 1.3 reports a refused client certificate only after the client's handshake has finished:
  * a client learns it on its first tls_conn_read() (write, then read).
@@ -24,8 +26,8 @@
 #define PU_ALPN "puente/1"
 /* TLS 1.3 AEAD suites, strongest first; never CCM_8 (64-bit tag). */
 #define PU_TLS_SUITES "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
-/* Leaf + federation CA: nothing longer is ever legitimate. */
-#define PU_TLS_VERIFY_DEPTH 2
+/* The federation CA issues every leaf itself: no intermediate is ever legitimate. */
+#define PU_TLS_VERIFY_DEPTH 1
 #define PU_TLS_SPKI_HASH_LEN 32
 
 /* Server context: TLS 1.3 only, the suites above, client certificate required and verified
