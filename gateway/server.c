@@ -47,6 +47,55 @@ server_remove_session(struct server *srv, struct session *s)
 	}
 }
 
+static size_t
+agency_bucket(const char *agency)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *agency; agency++)
+		h = (h ^ (uint8_t)*agency) * 1099511628211ULL;
+	return (size_t)(h % SESSION_BUCKETS);
+}
+
+void
+server_agency_add(struct server *srv, struct session *s)
+{
+	size_t b = agency_bucket(s->agency);
+
+	s->agency_next = srv->agency_buckets[b];
+	srv->agency_buckets[b] = s;
+	s->in_agency_index = 1;
+}
+
+void
+server_agency_remove(struct server *srv, struct session *s)
+{
+	struct session **p;
+
+	if (!s->in_agency_index)
+		return;
+	for (p = &srv->agency_buckets[agency_bucket(s->agency)]; *p != NULL; p = &(*p)->agency_next) {
+		if (*p == s) {
+			*p = s->agency_next;
+			s->in_agency_index = 0;
+			return;
+		}
+	}
+}
+
+void
+server_agency_each(struct server *srv, const char *agency,
+    void (*fn)(struct session *, void *), void *arg)
+{
+	struct session *s = srv->agency_buckets[agency_bucket(agency)], *next;
+
+	for (; s != NULL; s = next) {
+		next = s->agency_next;
+		if (strcmp(s->agency, agency) == 0)
+			fn(s, arg);
+	}
+}
+
 struct session *
 server_find_session(struct server *srv, uint64_t id)
 {

@@ -41,6 +41,7 @@ struct server {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;			/* once a second: deadlines, directory expiry */
 	struct session *buckets[SESSION_BUCKETS];
+	struct session *agency_buckets[SESSION_BUCKETS];	/* READY sessions by agency */
 	unsigned n_sessions;
 	uint64_t next_session_id;
 	int draining;
@@ -61,6 +62,11 @@ int server_reload_directory(struct server *srv);
 void server_add_session(struct server *srv, struct session *s);
 void server_remove_session(struct server *srv, struct session *s);
 struct session *server_find_session(struct server *srv, uint64_t id);
+/* Sessions by agency, for pushing news to connected recipients. */
+void server_agency_add(struct server *srv, struct session *s);
+void server_agency_remove(struct server *srv, struct session *s);
+void server_agency_each(struct server *srv, const char *agency,
+    void (*fn)(struct session *, void *), void *arg);
 
 /* Append a GATEWAY_START or GATEWAY_STOP leaf. */
 void server_audit_lifecycle(struct server *srv, Puente__AuditEvent event);

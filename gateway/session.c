@@ -32,6 +32,7 @@ static void session_resume(struct session *s);
 static void session_process(struct session *s);
 static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
+static void push_new_message(struct server *srv, const struct store_req *r);
 
 static uint64_t
 now_ms(const struct session *s)
@@ -70,6 +71,7 @@ session_close(struct session *s)
 		return;
 	s->state = S_CLOSING;
 	server_remove_session(s->srv, s);
+	server_agency_remove(s->srv, s);
 	uv_close((uv_handle_t *)&s->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&s->tcp, on_handle_closed);
 }
@@ -451,6 +453,39 @@ submission_commit(struct session *s)
 	store_post(s->srv->store, r);
 }
 
+void
+session_push_inbox(struct session *s, void *entry)
+{
+	Puente__Inbox in = PUENTE__INBOX__INIT;
+	Puente__InboxEntry *e = entry;
+
+	if (s->state != S_READY || s->closing_after_flush)
+		return;
+	in.n_entries = 1;
+	in.entries = &e;
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &in.base);
+}
+
+/* Connected recipients hear of a new message at once (held ones: only the reviewer). */
+static void
+push_new_message(struct server *srv, const struct store_req *r)
+{
+	Puente__InboxEntry e = PUENTE__INBOX_ENTRY__INIT;
+
+	e.msg_id.data = (uint8_t *)r->msg_id;
+	e.msg_id.len = PU_MSG_ID_LEN;
+	e.sender = (char *)r->agency;
+	e.type = (uint32_t)r->type;
+	e.case_id = (char *)r->case_id;
+	e.created_at = r->created_at;
+	e.respond_by = r->respond_by;
+	e.content_length = r->content_length;
+	for (size_t i = 0; i < r->n_recipients; i++)
+		if (r->hold_for[0] == '\0' || strcmp(r->hold_for, r->recipients[i]) == 0)
+			server_agency_each(srv, r->recipients[i],
+			    (void (*)(struct session *, void *))session_push_inbox, &e);
+}
+
 static void
 on_chunk_frame(struct session *s, const uint8_t *body, size_t len)
 {
@@ -551,6 +586,8 @@ on_submit_done(struct session *s, struct store_req *r)
 	    (unsigned long long)s->id, s->agency, (unsigned long long)r->audit_index);
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &sg->base);
 	puente__signed__free_unpacked(sg, NULL);
+	if (!r->found)
+		push_new_message(s->srv, r);
 }
 
 /* ---- receiving --------------------------------------------------------------------- */
@@ -973,6 +1010,7 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 	w.now = wall_now();
 	pb_free(h);
 	s->state = S_READY;
+	server_agency_add(s->srv, s);
 	frame_reader_set_max(&s->fr, PU_FRAME_MAX);
 	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &w.base);

@@ -52,6 +52,8 @@ struct delivery {
 struct session {
 	uint64_t id;
 	struct session *bucket_next;
+	struct session *agency_next;	/* in srv->agency_buckets while READY */
+	int in_agency_index;
 	struct server *srv;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
@@ -79,5 +81,7 @@ void session_fail(struct session *s, int rc, const char *why);
 void session_tick(struct session *s, uint64_t now_ms);
 /* The directory changed: 0 when the session's agency may stay, else it is closed. */
 void session_recheck(struct session *s);
+/* Push: tell a connected recipient that a message waits for it (an unsolicited INBOX). */
+void session_push_inbox(struct session *s, void *entry);
 
 #endif

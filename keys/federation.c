@@ -325,7 +325,7 @@ federation_init(const char *dir, const char *name, const char *passphrase, int64
 	Puente__RolePolicy *pol[2];
 	EVP_PKEY *ca_key = NULL;
 	X509 *ca_cert = NULL;
-	char path[PATH_MAX], hex[65], *pem = NULL;
+	char path[PATH_MAX], hex[66], *pem = NULL;
 	uint8_t *der = NULL;
 	size_t der_len = 0, pem_len;
 	int rc;

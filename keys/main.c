@@ -73,6 +73,7 @@ passphrase(int confirm)
 	if (fgets(passphrase_buf, sizeof(passphrase_buf), tty) == NULL)
 		passphrase_buf[0] = '\0';
 	if (confirm) {
+		fflush(tty);	/* a read then a write on one stream needs a flush between */
 		fputs("\nagain: ", tty);
 		fflush(tty);
 		if (fgets(again, sizeof(again), tty) == NULL || strcmp(again, passphrase_buf) != 0)
@@ -80,6 +81,7 @@ passphrase(int confirm)
 		sodium_memzero(again, sizeof(again));
 	}
 	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fflush(tty);
 	fputc('\n', tty);
 	fclose(tty);
 	passphrase_buf[strcspn(passphrase_buf, "\n")] = '\0';

@@ -348,7 +348,9 @@ bad_root_signature(void **state)
 
 	/* Malformed outer bytes are refused by the decoder before any signature work. */
 	assert_rc(load_bytes(sd, sd_len - 1, fx.root_pk, fx.now, 0), PU_ERR_PB_DECODE);
-	sd = realloc(sd, sd_len + 2);
+	uint8_t *grown = realloc(sd, sd_len + 2);
+	assert_non_null(grown);
+	sd = grown;
 	sd[sd_len] = 0x78;	/* field 15, varint: not in the schema */
 	sd[sd_len + 1] = 0x01;
 	assert_rc(load_bytes(sd, sd_len + 2, fx.root_pk, fx.now, 0), PU_ERR_PB_UNKNOWN_FIELD);

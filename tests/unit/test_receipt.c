@@ -586,7 +586,9 @@ malformed_receipts(void **state)
 		uint8_t *body, sig[PU_SIG_LEN];
 		size_t body_len;
 		assert_rc(pb_encode(&r.base, &body, &body_len), PU_OK);
-		body = realloc(body, body_len + 2);
+		uint8_t *grown = realloc(body, body_len + 2);
+		assert_non_null(grown);
+		body = grown;
 		body[body_len++] = 0x78;
 		body[body_len++] = 0x01;
 		struct field f = { body, body_len };
