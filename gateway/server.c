@@ -16,6 +16,7 @@
 #include "tls.h"
 
 #define SWEEP_INTERVAL_S 60	/* expiry, retention and overdue replies */
+#define CHECKPOINT_INTERVAL_S 5
 
 static size_t
 bucket_of(uint64_t id)
@@ -243,6 +244,12 @@ on_tick(uv_timer_t *t)
 
 	if (++srv->ticks % SWEEP_INTERVAL_S == 0)
 		sweep(srv);
+	/* The writer never checkpoints the WAL (it would stall commits); the reader does. */
+	if (srv->ticks % CHECKPOINT_INTERVAL_S == 0) {
+		struct store_req *r = store_req_new(STORE_CHECKPOINT, 0, 0);
+		if (r != NULL)
+			store_post(srv->store, r);
+	}
 
 	if (left <= 0) {
 		/* An expired directory: nothing is sent, accepted or delivered on it. */

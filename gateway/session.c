@@ -351,6 +351,13 @@ reply_check(const struct header *h, const struct store_req *r, const char **why)
 	return PU_OK;
 }
 
+/* Messages an agency has with the store, over all its sessions. */
+static void
+add_inflight(struct session *s, void *arg)
+{
+	*(unsigned *)arg += s->inflight;
+}
+
 static void
 on_lookup_done(struct session *s, struct store_req *r)
 {
@@ -390,7 +397,9 @@ on_lookup_done(struct session *s, struct store_req *r)
 		submission_refuse(s, rc, why);
 		return;
 	}
-	if (s->inflight >= s->srv->cfg.max_inflight_per_agency) {
+	unsigned agency_inflight = 0;
+	server_agency_each(s->srv, s->agency, add_inflight, &agency_inflight);
+	if (agency_inflight >= s->srv->cfg.max_inflight_per_agency) {
 		submission_refuse(s, PU_ERR_BUSY, NULL);
 		return;
 	}

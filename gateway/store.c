@@ -964,6 +964,9 @@ reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_receipts(db, r);
 	case STORE_NOTICES:
 		return do_notices(db, r);
+	case STORE_CHECKPOINT:
+		return sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+		    SQLITE_OK ? PU_OK : PU_ERR_STORE;
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -975,7 +978,6 @@ worker_main(void *arg)
 	struct worker *w = arg;
 	struct store *s = w->store;
 	struct store_req *batch;
-	unsigned since_checkpoint = 0;
 
 	while ((batch = queue_take(&w->q, w->is_writer ? s->lim.batch_max : 1,
 	    w->is_writer ? s->lim.delay_us : 0)) != NULL) {
@@ -983,11 +985,6 @@ worker_main(void *arg)
 			writer_batch(s, w->db, batch);
 		} else {
 			batch->rc = reader_one(s, w->db, batch);
-			/* The writer never checkpoints the WAL: the reader does, now and then. */
-			if (++since_checkpoint >= 1000) {
-				sqlite3_wal_checkpoint_v2(w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-				since_checkpoint = 0;
-			}
 		}
 		done_push_list(s, batch);
 	}
@@ -1155,6 +1152,7 @@ store_post(struct store *s, struct store_req *r)
 	case STORE_READ_CHUNK:
 	case STORE_RECEIPTS:
 	case STORE_NOTICES:
+	case STORE_CHECKPOINT:
 		queue_push(&s->reader.q, r);
 		break;
 	default:

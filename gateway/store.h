@@ -40,6 +40,7 @@ enum store_kind {
 	STORE_SWEEP,		/* writer: expire, notify non-delivery, purge past retention */
 	STORE_NOTICES,		/* reader: unsent non-delivery notices for a sender -> list */
 	STORE_NOTICES_SENT,	/* writer: mark agency's notices as sent */
+	STORE_CHECKPOINT,	/* reader: a PASSIVE WAL checkpoint, off the writer's path */
 };
 
 struct store_inbox_entry {
