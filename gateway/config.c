@@ -119,7 +119,7 @@ _Static_assert(sizeof(keywords) / sizeof(keywords[0]) == KEYWORD_COUNT,
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 err_write(struct parser *p, const char *fmt, va_list ap)
 {
 	if (p->err != NULL && p->err_len > 0)
