@@ -82,6 +82,9 @@ static const char *const schema =
 	"  receipt BLOB, updated_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (msg_id, recipient)) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries(recipient, state);"
+	/* Queued ciphertext per sender, kept current so the quota check reads one row. */
+	"CREATE TABLE IF NOT EXISTS quota (sender TEXT PRIMARY KEY, queued INTEGER NOT NULL) "
+	"WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS notices ("
 	"  msg_id BLOB PRIMARY KEY REFERENCES messages(msg_id),"
 	"  sender TEXT NOT NULL, notice BLOB NOT NULL, sent INTEGER NOT NULL DEFAULT 0"
@@ -355,11 +358,52 @@ submit_existing(sqlite3 *db, struct store_req *r)
 	return rc;
 }
 
+/* Add delta (may be negative) to a sender's queued bytes. */
+static int
+quota_add(sqlite3 *db, const char *sender, int64_t delta)
+{
+	sqlite3_stmt *st = db_prepare(db, "INSERT INTO quota (sender, queued) VALUES (?, ?) "
+	    "ON CONFLICT (sender) DO UPDATE SET queued = MAX(0, queued + excluded.queued)");
+	int rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, delta);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* A message leaves the queue (answered by all, or expired): free its sender's quota. */
+static int
+message_finish(sqlite3 *db, const uint8_t *msg_id, int state)
+{
+	sqlite3_stmt *st = db_prepare(db, "UPDATE messages SET state = ? WHERE msg_id = ? AND "
+	    "state = 0 RETURNING sender, content_length");
+	int rc = PU_OK;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int(st, 1, state);
+	sqlite3_bind_blob(st, 2, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char sender[STORE_AGENCY_MAX];
+		int64_t len = sqlite3_column_int64(st, 1);
+		snprintf(sender, sizeof(sender), "%s", (const char *)sqlite3_column_text(st, 0));
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+		return quota_add(db, sender, -len);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 quota_check(struct store *s, sqlite3 *db, const struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE(SUM(content_length), 0) FROM messages "
-	    "WHERE sender = ? AND state = 0");
+	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE((SELECT queued FROM quota WHERE "
+	    "sender = ?), 0)");
 	int rc = PU_ERR_STORE;
 
 	if (st == NULL)
@@ -466,6 +510,8 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 	}
 	if (rc == PU_OK)
 		rc = deliveries_insert(db, r);
+	if (rc == PU_OK)
+		rc = quota_add(db, r->agency, (int64_t)r->content_length);
 	if (rc != PU_OK)
 		goto undo;
 	return db_exec(db, "RELEASE msg");
@@ -535,8 +581,16 @@ do_receipt(sqlite3 *db, struct store_req *r)
 			return rc;
 	}
 	/* Every recipient answered: the message no longer counts against the sender's quota. */
-	return db_exec(db, "UPDATE messages SET state = 1 WHERE state = 0 AND NOT EXISTS "
-	    "(SELECT 1 FROM deliveries d WHERE d.msg_id = messages.msg_id AND d.state < 2)");
+	sqlite3_stmt *open_st = db_prepare(db, "SELECT COUNT(*) FROM deliveries WHERE msg_id = ? "
+	    "AND state IN (0, 1, 3)");
+	int still_open = 1;
+	if (open_st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(open_st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	if (sqlite3_step(open_st) == SQLITE_ROW)
+		still_open = sqlite3_column_int(open_st, 0) > 0;
+	sqlite3_finalize(open_st);
+	return still_open ? PU_OK : message_finish(db, r->msg_id, MSG_DONE);
 }
 
 /* The signed notice to the sender of an expired message, and its audit leaf. */
@@ -602,6 +656,8 @@ expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *send
 	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
 	sqlite3_finalize(st);
+	if (rc == PU_OK)
+		rc = message_finish(db, msg_id, MSG_EXPIRED);
 out:
 	for (size_t i = 0; i < n_und; i++)
 		free(undelivered[i]);
@@ -638,9 +694,6 @@ do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
 		r->expired++;
 	}
 	sqlite3_finalize(st);
-	if (rc == PU_OK)
-		rc = db_exec(db, "UPDATE messages SET state = 2 WHERE state = 0 AND msg_id IN "
-		    "(SELECT msg_id FROM notices)");
 	if (rc != PU_OK)
 		return rc;
 	/* Retention: drop the ciphertext of finished messages. */

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,32 +75,53 @@ tc_agency_free(struct tc_agency *a)
 }
 
 int
-tc_connect_tls(struct tc *c, int port, const struct tc_agency *a)
+tc_connect_tls_opts(struct tc *c, int port, const struct tc_tls_opts *o)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	char cert[1200], key[1200], ca[1200];
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
-	path_in(cert, sizeof(cert), a->dir, "tls.crt");
-	path_in(key, sizeof(key), a->dir, "tls.key");
-	path_in(ca, sizeof(ca), a->dir, "ca.crt");
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
 	if ((c->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		return PU_ERR_IO;
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_3_VERSION);
+	SSL_CTX_set_min_proto_version(c->ctx, o->min_version ? o->min_version : TLS1_3_VERSION);
+	if (o->max_version)
+		SSL_CTX_set_max_proto_version(c->ctx, o->max_version);
+	if (o->ciphersuites != NULL && SSL_CTX_set_ciphersuites(c->ctx, o->ciphersuites) != 1)
+		return PU_ERR_IO;
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-	if (SSL_CTX_load_verify_locations(c->ctx, ca, NULL) != 1 ||
-	    SSL_CTX_use_certificate_file(c->ctx, cert, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(c->ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_set_alpn_protos(c->ctx, (const unsigned char *)ALPN, 9) != 0)
+	if (SSL_CTX_load_verify_locations(c->ctx, o->ca, NULL) != 1)
+		return PU_ERR_IO;
+	if (!o->no_cert && (SSL_CTX_use_certificate_file(c->ctx, o->cert, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c->ctx, o->key, SSL_FILETYPE_PEM) != 1))
+		return PU_ERR_IO;
+	if (!o->no_alpn && SSL_CTX_set_alpn_protos(c->ctx, o->alpn ? o->alpn :
+	    (const unsigned char *)ALPN, o->alpn ? (unsigned)o->alpn_len : 9) != 0)
 		return PU_ERR_IO;
 	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 	    connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
 		return PU_ERR_IO;
+	/* Frames are small writes: without this, Nagle and delayed ACKs add 40 ms to each. */
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->ssl = SSL_new(c->ctx);
 	SSL_set_fd(c->ssl, c->fd);
-	return SSL_connect(c->ssl) == 1 ? PU_OK : PU_ERR_IO;
+	if (SSL_connect(c->ssl) == 1)
+		return PU_OK;
+	ERR_clear_error();
+	return PU_ERR_IO;
+}
+
+int
+tc_connect_tls(struct tc *c, int port, const struct tc_agency *a)
+{
+	char cert[1200], key[1200], ca[1200];
+	struct tc_tls_opts o = { .cert = cert, .key = key, .ca = ca };
+
+	path_in(cert, sizeof(cert), a->dir, "tls.crt");
+	path_in(key, sizeof(key), a->dir, "tls.key");
+	path_in(ca, sizeof(ca), a->dir, "ca.crt");
+	return tc_connect_tls_opts(c, port, &o);
 }
 
 int
@@ -230,6 +252,12 @@ tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, si
 		err_name[0] = '\0';
 	if ((rc = tc_recv(c, &type, &body, &len, 10000)) != PU_OK)
 		return rc;
+	/* A gateway may push an INBOX notice to a connected recipient at any time. */
+	while (type == PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX && want != type) {
+		free(body);
+		if ((rc = tc_recv(c, &type, &body, &len, 10000)) != PU_OK)
+			return rc;
+	}
 	if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR && want != type) {
 		ProtobufCMessage *m;
 		rc = frame_decode_body(type, body, len, &m);
@@ -364,4 +392,59 @@ tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *recei
 		rc = PU_ERR_NOMEM;
 	pb_free(out);
 	return rc;
+}
+
+void
+tc_resign_raw(struct tc_msg *m, const struct tc_agency *signer, const uint8_t *core,
+    size_t core_len, const uint8_t *manifest, size_t manifest_len)
+{
+	Puente__SignedHeader sh = PUENTE__SIGNED_HEADER__INIT;
+	Puente__HeaderCore *c;
+	struct field fl[2] = { { core, core_len }, { manifest, manifest_len } };
+	uint8_t sig[64];
+
+	sig_sign(sig, signer->sign.secret, PU_CTX_HEADER, fl, 2);
+	sh.core.data = (uint8_t *)core;
+	sh.core.len = core_len;
+	sh.manifest.data = (uint8_t *)manifest;
+	sh.manifest.len = manifest_len;
+	sh.signature.data = sig;
+	sh.signature.len = sizeof(sig);
+	free(m->sealed.header);
+	pb_encode(&sh.base, &m->sealed.header, &m->sealed.header_len);
+	header_hash_compute(m->sealed.header_hash, core, core_len, manifest, manifest_len);
+	/* The msg_id the chunks must name is the (possibly edited) core's. */
+	c = puente__header_core__unpack(NULL, core_len, core);
+	if (c != NULL && c->msg_id.len == PU_MSG_ID_LEN)
+		memcpy(m->sealed.msg_id, c->msg_id.data, PU_MSG_ID_LEN);
+	if (c != NULL)
+		puente__header_core__free_unpacked(c, NULL);
+}
+
+void
+tc_resign(struct tc_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg)
+{
+	Puente__SignedHeader *sh;
+	Puente__HeaderCore *core;
+	Puente__Manifest *man;
+	uint8_t *c, *mn;
+	size_t c_len, mn_len;
+
+	sh = puente__signed_header__unpack(NULL, m->sealed.header_len, m->sealed.header);
+	if (sh == NULL)
+		abort();
+	core = puente__header_core__unpack(NULL, sh->core.len, sh->core.data);
+	man = puente__manifest__unpack(NULL, sh->manifest.len, sh->manifest.data);
+	if (core == NULL || man == NULL)
+		abort();
+	if (edit != NULL)
+		edit(core, man, arg);
+	pb_encode(&core->base, &c, &c_len);
+	pb_encode(&man->base, &mn, &mn_len);
+	tc_resign_raw(m, signer, c, c_len, mn, mn_len);
+	free(c);
+	free(mn);
+	puente__manifest__free_unpacked(man, NULL);
+	puente__header_core__free_unpacked(core, NULL);
+	puente__signed_header__free_unpacked(sh, NULL);
 }
