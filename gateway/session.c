@@ -89,10 +89,13 @@ on_written(uv_write_t *w, int status)
 	struct session *s = wr->s;
 
 	free(wr);
-	if (status < 0)
-		return;	/* the read side notices the broken connection */
 	if (s->state == S_CLOSING)
 		return;
+	if (status < 0) {
+		/* The peer is gone: nothing more can be said to it. */
+		session_close(s);
+		return;
+	}
 	if (s->closing_after_flush && uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
 		session_close(s);
 		return;
