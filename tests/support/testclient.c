@@ -21,6 +21,7 @@
 #include "fsutil.h"
 #include "pb.h"
 #include "pu_err.h"
+#include "receipt.h"
 #include "testclient.h"
 
 #define ALPN "\x08puente/1"
@@ -299,8 +300,9 @@ tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size
 {
 	struct seal_recipient r[PU_MAX_RECIPIENTS];
 	struct seal_params p = { 0 };
-	struct sealer *s;
-	Puente__CaseMessage *cm = fx_case_new(type, "MX-2026-7F3K9Q", &att_size, 1);
+	struct sealer *s = NULL;
+	Puente__CaseMessage *cm = fx_case_new(ov && ov->type ? (int)ov->type : type,
+	    ov && ov->case_id ? ov->case_id : "MX-2026-7F3K9Q", &att_size, 1);
 	uint8_t *enc, block[65536];
 	size_t enc_len;
 	int64_t now = (int64_t)time(NULL);
@@ -350,8 +352,7 @@ tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size
 	}
 	if (rc == PU_OK)
 		rc = envelope_seal_finish(s, &m->sealed);
-	if (s != NULL || rc == PU_OK)
-		envelope_seal_free(s);
+	envelope_seal_free(s);
 	fx_case_free(cm);
 	return rc;
 }
@@ -447,4 +448,77 @@ tc_resign(struct tc_msg *m, const struct tc_agency *signer, tc_edit_fn edit, voi
 	puente__manifest__free_unpacked(man, NULL);
 	puente__header_core__free_unpacked(core, NULL);
 	puente__signed_header__free_unpacked(sh, NULL);
+}
+
+int
+tc_inbox(struct tc *c, uint8_t (*ids)[16], size_t max, size_t *n)
+{
+	Puente__InboxRequest q = PUENTE__INBOX_REQUEST__INIT;
+	ProtobufCMessage *m;
+	int rc;
+
+	*n = 0;
+	if ((rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST, &q.base)) != PU_OK ||
+	    (rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &m, NULL, 0)) != PU_OK)
+		return rc;
+	for (size_t i = 0; i < ((Puente__Inbox *)m)->n_entries && *n < max; i++)
+		memcpy(ids[(*n)++], ((Puente__Inbox *)m)->entries[i]->msg_id.data, 16);
+	pb_free(m);
+	return PU_OK;
+}
+
+int
+tc_fetch_open_receipt(struct tc *c, const struct tc_agency *a, const uint8_t *msg_id,
+    uint8_t *mac, char *err_name, size_t n)
+{
+	Puente__Fetch f = PUENTE__FETCH__INIT;
+	ProtobufCMessage *m;
+	struct header h;
+	struct opener *o = NULL;
+	struct open_key key;
+	Puente__CaseMessage *cm = NULL;
+	uint8_t *hdr, *rcpt, mac_buf[32];
+	size_t hdr_len, rcpt_len;
+	int rc;
+
+	f.msg_id.data = (uint8_t *)msg_id;
+	f.msg_id.len = 16;
+	if ((rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &f.base)) != PU_OK ||
+	    (rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER, &m, err_name, n)) != PU_OK)
+		return rc;
+	rc = pb_encode(m, &hdr, &hdr_len);
+	pb_free(m);
+	if (rc != PU_OK)
+		return rc;
+	rc = header_decode(&h, hdr, hdr_len);
+	free(hdr);
+	if (rc != PU_OK)
+		return rc;
+	memcpy(key.key_id, a->enc.key_id, 16);
+	memcpy(key.public_key, a->enc.public_key, 32);
+	key.secret_key = a->enc.secret;
+	rc = envelope_open_begin(&o, &h, &a->dir_loaded, a->id, &key, 1, NULL, NULL);
+	for (uint32_t i = 0; rc == PU_OK && i < h.core->chunk_count; i++) {
+		if ((rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER_CHUNK, &m, err_name, n)) != PU_OK)
+			break;
+		rc = envelope_open_chunk(o, ((Puente__Chunk *)m)->index,
+		    ((Puente__Chunk *)m)->data.data, ((Puente__Chunk *)m)->data.len);
+		pb_free(m);
+	}
+	if (rc == PU_OK)
+		rc = envelope_open_finish(o, &cm, mac ? mac : mac_buf);
+	envelope_open_free(o);
+	pb_free(cm);
+	if (rc == PU_OK)
+		rc = receipt_recipient_create(&h, a->id, PUENTE__RECEIPT_OUTCOME__RECEIPT_OUTCOME_OPENED,
+		    mac ? mac : mac_buf, (int64_t)time(NULL), a->sign.key_id, a->sign.secret, &rcpt,
+		    &rcpt_len);
+	header_free(&h);
+	if (rc != PU_OK)
+		return rc;
+	rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_RECIPIENT_RECEIPT, rcpt, rcpt_len);
+	free(rcpt);
+	if (rc == PU_OK)
+		rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, NULL, err_name, n);
+	return rc;
 }

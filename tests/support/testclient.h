@@ -39,6 +39,22 @@ void tc_agency_free(struct tc_agency *a);
 
 /* TCP + TLS only (no HELLO): PU_OK, or PU_ERR_IO when the handshake fails. */
 int tc_connect_tls(struct tc *c, int port, const struct tc_agency *a);
+/*
+ * TCP + TLS with explicit choices, for tests of what the gateway must refuse: any field
+ * left 0/NULL keeps tc_connect_tls's choice, except that cert/key NULL with no_cert set
+ * sends no client certificate. alpn is in wire form (length-prefixed names).
+ */
+struct tc_tls_opts {
+	const char *cert, *key, *ca;	/* PEM files */
+	int no_cert;
+	int min_version, max_version;	/* TLS1_2_VERSION, TLS1_3_VERSION */
+	const char *ciphersuites;	/* TLS 1.3 suites, e.g. "TLS_AES_128_CCM_8_SHA256" */
+	const unsigned char *alpn;
+	size_t alpn_len;
+	int no_alpn;
+};
+int tc_connect_tls_opts(struct tc *c, int port, const struct tc_tls_opts *o);
+
 /* TLS, HELLO, WELCOME. */
 int tc_connect(struct tc *c, int port, const struct tc_agency *a);
 void tc_close(struct tc *c);
@@ -53,7 +69,8 @@ int tc_send_body(struct tc *c, uint8_t type, const uint8_t *body, size_t len);
  */
 int tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms);
 /* Receive until a frame of type want: decoded message in *out (pb_free), or the error code
- * named by an ERROR frame (its name in err_name if given). */
+ * named by an ERROR frame (its name in err_name if given). Unsolicited INBOX frames (the
+ * gateway's push to a connected recipient) are skipped unless INBOX is wanted. */
 int tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, size_t n);
 
 /* A sealed message in memory, ready to submit. */
@@ -75,5 +92,25 @@ void tc_msg_free(struct tc_msg *m);
 /* SUBMIT and every chunk, then wait for GATEWAY_RECEIPT (raw Signed bytes in *receipt). */
 int tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
     char *err_name, size_t n);
+
+/*
+ * The malicious sender: decode m's SignedHeader, let edit change core and manifest, then
+ * re-encode them and sign with signer's key (which need not be the sender's). m's header,
+ * msg_id and header hash are replaced; the chunks stay as they are.
+ */
+typedef void (*tc_edit_fn)(Puente__HeaderCore *core, Puente__Manifest *man, void *arg);
+void tc_resign(struct tc_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg);
+/* The same with core and manifest given as raw bytes (e.g. not canonical). */
+void tc_resign_raw(struct tc_msg *m, const struct tc_agency *signer, const uint8_t *core,
+    size_t core_len, const uint8_t *manifest, size_t manifest_len);
+
+/*
+ * FETCH msg_id as agency a, open and verify it through the library, then send a recipient
+ * receipt with that outcome (OPENED carries the MAC) and wait for the ACK. mac may be NULL.
+ */
+int tc_fetch_open_receipt(struct tc *c, const struct tc_agency *a, const uint8_t *msg_id,
+    uint8_t *mac, char *err_name, size_t n);
+/* The msg_ids in the session's next INBOX answer (at most max). */
+int tc_inbox(struct tc *c, uint8_t (*ids)[16], size_t max, size_t *n);
 
 #endif
