@@ -1,15 +1,18 @@
 #!/bin/sh
-# make demo: the journeys of Puente on this machine, narrated. Run from the project root
-# after `make build`. Everything it creates is under build/demo/ and is fictional.
+# make demo: Puente on this machine, narrated. Run from the project root after `make build`.
+# Everything it creates is under build/demo/ and is fictional.
 set -eu
 out=build/demo
-rm -rf "$out"
-mkdir -p "$out"
 echo "Puente demo — all data below is generated and fictional."
 echo
-./build/tests/puente-demo-seal "$out"
+echo "== The protocol library: sealing and opening a case file"
+mkdir -p "$out"
+./build/tests/puente-demo-seal "$out/library"
+echo
+echo "== A federation, a gateway, three journeys"
+./build/tests/puente-demo ./build/keys/puente-keys ./build/gateway/puente-gateway "$out/federation"
 echo
 echo "Explore:"
-echo "  ls -l $out                      # sealed outbox and opened inbox"
-echo "  sed -n '1,80p' proto/PROTOCOL.md   # what every byte means"
-echo "  make test                         # the whole test suite"
+echo "  ./build/keys/puente-keys show --dir $out/federation/fed --root $out/federation/fed/root.pub"
+echo "  sed -n '1,120p' proto/PROTOCOL.md     # what every byte means"
+echo "  make test                              # the whole test suite"
