@@ -28,6 +28,8 @@
  * retention_days           1..3650        30              days a delivered message is kept
  * sender_quota_bytes       1M..16T        8G              bytes one agency may have queued
  *                                                         (suffixes K M G T are powers of 1024)
+ * sweep_interval_s         1..3600        60              seconds between housekeeping runs:
+ *                                                         expiry notices, retention, overdue
  * witness_max_age_s        60..604800     900             warn when no witness cosigned for longer
  *
  * HOST is an IPv4 address (dotted quad), an IPv6 address in brackets ([::1]) or localhost;
@@ -49,7 +51,7 @@
 #include "log.h"
 #include "pu_err.h"
 
-#define KEYWORD_COUNT 15
+#define KEYWORD_COUNT 16
 #define SUGGEST_DISTANCE 2	/* farthest misspelling that still gets a "did you mean" */
 #define SUGGEST_KEY_MAX 32	/* longer unknown keys get no suggestion */
 #define ECHO_MAX 48		/* bytes of a bad value repeated in a message */
@@ -112,6 +114,7 @@ static const struct keyword keywords[] = {
 	KW_HOSTPORT(metrics_listen, metrics_host, metrics_port, "127.0.0.1:9464"),
 	KW_UINT(retention_days, 1, 3650, "30"),
 	KW_SIZE(sender_quota_bytes, MIB, 16 * TIB, "8G"),
+	KW_UINT(sweep_interval_s, 1, 3600, "60"),
 	KW_UINT(witness_max_age_s, 60, 604800, "900"),
 };
 _Static_assert(sizeof(keywords) / sizeof(keywords[0]) == KEYWORD_COUNT,
@@ -119,20 +122,15 @@ _Static_assert(sizeof(keywords) / sizeof(keywords[0]) == KEYWORD_COUNT,
 
 /* ---- messages ----------------------------------------------------------------------- */
 
-static void __attribute__((format(printf, 2, 0)))
-err_write(struct parser *p, const char *fmt, va_list ap)
-{
-	if (p->err != NULL && p->err_len > 0)
-		vsnprintf(p->err, p->err_len, fmt, ap);
-}
-
 static void __attribute__((format(printf, 2, 3)))
 err_printf(struct parser *p, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (p->err == NULL || p->err_len == 0)
+		return;
 	va_start(ap, fmt);
-	err_write(p, fmt, ap);
+	vsnprintf(p->err, p->err_len, fmt, ap);
 	va_end(ap);
 }
 

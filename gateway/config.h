@@ -31,6 +31,7 @@ struct gateway_config {
 	unsigned commit_batch_max;		/* messages per group commit */
 	unsigned commit_delay_us;		/* how long the writer may wait to fill a batch */
 	unsigned retention_days;
+	unsigned sweep_interval_s;		/* housekeeping: expiry, retention, overdue */
 	unsigned witness_max_age_s;		/* warn when no witness cosigned for longer */
 	int log_level;				/* enum log_level */
 };

@@ -15,7 +15,6 @@
 #include "session.h"
 #include "tls.h"
 
-#define SWEEP_INTERVAL_S 60	/* expiry, retention and overdue replies */
 #define CHECKPOINT_INTERVAL_S 5
 
 static size_t
@@ -242,7 +241,7 @@ on_tick(uv_timer_t *t)
 	int64_t left = srv->dir.dir->expires_at - (int64_t)time(NULL);
 	static int64_t warned_at;
 
-	if (++srv->ticks % SWEEP_INTERVAL_S == 0)
+	if (++srv->ticks % srv->cfg.sweep_interval_s == 0)
 		sweep(srv);
 	/* The writer never checkpoints the WAL (it would stall commits); the reader does. */
 	if (srv->ticks % CHECKPOINT_INTERVAL_S == 0) {
