@@ -331,6 +331,12 @@ load_identity(struct server *srv)
 	return PU_OK;
 }
 
+static void
+add_known_id(void *arg, const uint8_t *msg_id)
+{
+	idfilter_add(arg, msg_id);
+}
+
 int
 server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cfg)
 {
@@ -354,6 +360,11 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 	    srv)) != PU_OK) {
 		log_error("gateway", "event=start-failed component=store data_dir_error=%s",
 		    pu_err_name(rc));
+		return rc;
+	}
+	if ((rc = idfilter_init(&srv->ids, 1u << 20)) != PU_OK ||
+	    (rc = store_each_msg_id(cfg->data_dir, add_known_id, &srv->ids)) != PU_OK) {
+		log_error("gateway", "event=start-failed component=id-filter reason=%s", pu_err_name(rc));
 		return rc;
 	}
 	uv_signal_init(loop, &srv->sig_term);
@@ -442,6 +453,7 @@ void
 server_free(struct server *srv)
 {
 	directory_free(&srv->dir);
+	idfilter_free(&srv->ids);
 	SSL_CTX_free(srv->tls);
 	secret_key_clear(&srv->receipt_key);
 }

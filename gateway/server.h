@@ -13,6 +13,7 @@
 #include "audit.pb-c.h"
 #include "config.h"
 #include "directory.h"
+#include "idfilter.h"
 #include "keyfile.h"
 #include "store.h"
 
@@ -36,6 +37,7 @@ struct server {
 	struct directory dir;			/* the directory in force */
 	SSL_CTX *tls;
 	struct store *store;
+	struct idfilter ids;			/* msg_ids that may be stored already */
 	struct secret_key receipt_key;
 	uv_tcp_t listener;
 	uv_signal_t sig_term, sig_int, sig_hup;

@@ -33,6 +33,9 @@ static void session_process(struct session *s);
 static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
 static void push_new_message(struct server *srv, const struct store_req *r);
+static void submission_accept(struct session *s, const struct store_req *lookup);
+static void add_inflight(struct session *s, void *arg);
+static int reply_check(const struct header *h, const struct store_req *r, const char **why);
 
 static uint64_t
 now_ms(const struct session *s)
@@ -320,7 +323,16 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	memcpy(s->sub.header_bytes, body, len);
 	s->sub.header_len = len;
-	/* Idempotency comes before anything that time or the directory may have changed. */
+	/*
+	 * Idempotency comes before anything that time or the directory may have changed. A
+	 * msg_id the filter has never seen needs no lookup, unless the message is a reply:
+	 * then the store tells us about the original.
+	 */
+	if (!idfilter_maybe(&s->srv->ids, s->sub.msg_id) &&
+	    s->sub.h.core->in_reply_to.len == 0) {
+		submission_accept(s, NULL);
+		return;
+	}
 	if ((r = store_req_new(STORE_LOOKUP, s->id, TAG_LOOKUP)) == NULL) {
 		submission_refuse(s, PU_ERR_NOMEM, NULL);
 		return;
@@ -354,6 +366,31 @@ reply_check(const struct header *h, const struct store_req *r, const char **why)
 	return PU_OK;
 }
 
+/* The message is not stored yet (lookup, or the filter's certain "no"): the remaining checks. */
+static void
+submission_accept(struct session *s, const struct store_req *lookup)
+{
+	struct store_req none = { .kind = STORE_LOOKUP };
+	const struct store_req *r = lookup ? lookup : &none;
+	const char *why = NULL;
+	int rc;
+
+	const struct header *h = &s->sub.h;
+	if ((rc = header_check_keys(h, &s->srv->dir, wall_now())) != PU_OK ||
+	    (rc = policy_check(&s->srv->dir, h, &why)) != PU_OK ||
+	    (rc = reply_check(h, r, &why)) != PU_OK ||
+	    (rc = header_check_time(h, wall_now())) != PU_OK) {
+		submission_refuse(s, rc, why);
+		return;
+	}
+	unsigned agency_inflight = 0;
+	server_agency_each(s->srv, s->agency, add_inflight, &agency_inflight);
+	if (agency_inflight >= s->srv->cfg.max_inflight_per_agency) {
+		submission_refuse(s, PU_ERR_BUSY, NULL);
+		return;
+	}
+}
+
 /* Messages an agency has with the store, over all its sessions. */
 static void
 add_inflight(struct session *s, void *arg)
@@ -364,7 +401,6 @@ add_inflight(struct session *s, void *arg)
 static void
 on_lookup_done(struct session *s, struct store_req *r)
 {
-	const char *why = NULL;
 	int rc = r->rc;
 
 	s->paused = 0;
@@ -392,20 +428,7 @@ on_lookup_done(struct session *s, struct store_req *r)
 		submission_refuse(s, rc, NULL);
 		return;
 	}
-	const struct header *h = &s->sub.h;
-	if ((rc = header_check_keys(h, &s->srv->dir, wall_now())) != PU_OK ||
-	    (rc = policy_check(&s->srv->dir, h, &why)) != PU_OK ||
-	    (rc = reply_check(h, r, &why)) != PU_OK ||
-	    (rc = header_check_time(h, wall_now())) != PU_OK) {
-		submission_refuse(s, rc, why);
-		return;
-	}
-	unsigned agency_inflight = 0;
-	server_agency_each(s->srv, s->agency, add_inflight, &agency_inflight);
-	if (agency_inflight >= s->srv->cfg.max_inflight_per_agency) {
-		submission_refuse(s, PU_ERR_BUSY, NULL);
-		return;
-	}
+	submission_accept(s, r);
 }
 
 static void
@@ -589,6 +612,7 @@ on_submit_done(struct session *s, struct store_req *r)
 	}
 	if (!r->found)
 		s->srv->st.messages_accepted++;
+	idfilter_add(&s->srv->ids, r->msg_id);
 	sg = puente__signed__unpack(NULL, r->receipt_len, r->receipt);
 	if (sg == NULL) {
 		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);

@@ -1220,3 +1220,30 @@ store_stats(struct store *s, struct store_stats *out)
 	out->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
 	out->audit_leaves = __atomic_load_n(&s->leaves, __ATOMIC_RELAXED);
 }
+
+int
+store_each_msg_id(const char *data_dir, void (*fn)(void *, const uint8_t *), void *arg)
+{
+	char path[2200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	int rc = PU_OK, step;
+
+	snprintf(path, sizeof(path), "%s/puente.db", data_dir);
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return PU_ERR_STORE;
+	}
+	if ((st = db_prepare(db, "SELECT msg_id FROM messages")) == NULL) {
+		sqlite3_close(db);
+		return PU_ERR_STORE;
+	}
+	while ((step = sqlite3_step(st)) == SQLITE_ROW)
+		if (sqlite3_column_bytes(st, 0) == PU_MSG_ID_LEN)
+			fn(arg, sqlite3_column_blob(st, 0));
+	if (step != SQLITE_DONE)
+		rc = PU_ERR_STORE;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}

@@ -143,4 +143,7 @@ struct store_stats {
 };
 void store_stats(struct store *s, struct store_stats *out);
 
+/* At start, before the threads: call fn with every stored msg_id (for the id filter). */
+int store_each_msg_id(const char *data_dir, void (*fn)(void *, const uint8_t *), void *arg);
+
 #endif
