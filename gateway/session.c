@@ -34,6 +34,8 @@ static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
 static void push_new_message(struct server *srv, const struct store_req *r);
 static void submission_accept(struct session *s, const struct store_req *lookup);
+static void session_audit(struct session *s, Puente__AuditEvent event, const struct header *h,
+    const uint8_t *msg_id, int outcome);
 static void add_inflight(struct session *s, void *arg);
 static int reply_check(const struct header *h, const struct store_req *r, const char **why);
 
@@ -179,6 +181,9 @@ session_fail(struct session *s, int rc, const char *why)
 	}
 	log_info("session", "event=close session=%llu agency=%s peer=%s reason=%s",
 	    (unsigned long long)s->id, s->agency[0] ? s->agency : "-", s->peer, pu_err_name(rc));
+	/* A session ended by the gateway for a reason is a failure worth an audit leaf. */
+	if (s->agency[0] && rc != PU_ERR_SHUTTING_DOWN)
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL, rc);
 	if (s->tls.handshake_done) {
 		session_error(s, rc, NULL, why);
 		tls_conn_shutdown(&s->tls);
@@ -793,8 +798,9 @@ on_recipient_receipt_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	rr = (Puente__RecipientReceipt *)m;
 	if (strcmp(rr->recipient, s->agency) != 0 || rr->msg_id.len != PU_MSG_ID_LEN) {
-		session_error(s, PU_ERR_RECEIPT_SIGNER, rr->msg_id.len == PU_MSG_ID_LEN ?
-		    rr->msg_id.data : NULL, "a receipt is sent by its recipient");
+		const uint8_t *id = rr->msg_id.len == PU_MSG_ID_LEN ? rr->msg_id.data : NULL;
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, id, PU_ERR_RECEIPT_SIGNER);
+		session_error(s, PU_ERR_RECEIPT_SIGNER, id, "a receipt is sent by its recipient");
 		pb_free(rr);
 		return;
 	}
@@ -827,7 +833,9 @@ on_receipt_header_done(struct session *s, struct store_req *r)
 	int rc = r->rc;
 
 	if (rc != PU_OK) {
-		session_error(s, rc == PU_ERR_NOT_QUEUED ? PU_ERR_NOT_DELIVERED : rc, r->msg_id, NULL);
+		rc = rc == PU_ERR_NOT_QUEUED ? PU_ERR_NOT_DELIVERED : rc;
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, r->msg_id, rc);
+		session_error(s, rc, r->msg_id, NULL);
 		store_req_free(r);
 		return;
 	}
@@ -840,6 +848,7 @@ on_receipt_header_done(struct session *s, struct store_req *r)
 	}
 	pb_free(rr);
 	if (rc != PU_OK) {
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, r->msg_id, rc);
 		session_error(s, rc, r->msg_id, NULL);
 		store_req_free(r);
 		return;
@@ -868,6 +877,7 @@ static void
 on_receipt_done(struct session *s, struct store_req *r)
 {
 	if (r->rc != PU_OK) {
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, r->msg_id, r->rc);
 		session_error(s, r->rc, r->msg_id, NULL);
 		return;
 	}
