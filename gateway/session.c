@@ -182,7 +182,7 @@ session_fail(struct session *s, int rc, const char *why)
 	log_info("session", "event=close session=%llu agency=%s peer=%s reason=%s",
 	    (unsigned long long)s->id, s->agency[0] ? s->agency : "-", s->peer, pu_err_name(rc));
 	/* A session ended by the gateway for a reason is a failure worth an audit leaf. */
-	if (s->agency[0] && rc != PU_ERR_SHUTTING_DOWN)
+	if (s->tls.handshake_done && rc != PU_ERR_SHUTTING_DOWN)
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL, rc);
 	if (s->tls.handshake_done) {
 		session_error(s, rc, NULL, why);
@@ -992,6 +992,8 @@ identity_bind(struct session *s)
 		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_TLS);
 		if (k == NULL)
 			continue;
+		/* Whoever it is, the log names it, even when it is refused. */
+		snprintf(s->agency, sizeof(s->agency), "%s", a->id);
 		if ((rc = directory_agency_check(a)) != PU_OK ||
 		    (rc = directory_key_check(k, wall_now())) != PU_OK)
 			return rc;
@@ -1012,8 +1014,7 @@ on_handshake_done(struct session *s)
 
 	if (rc != PU_OK) {
 		s->srv->st.sessions_refused++;
-		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL, rc);
-		session_fail(s, rc, NULL);
+		session_fail(s, rc, NULL);	/* audited there */
 		return;
 	}
 	s->state = S_HELLO;
