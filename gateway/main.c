@@ -85,18 +85,17 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
-	if ((rc = server_init(&srv, uv_default_loop(), &cfg)) != PU_OK)
-		return rc == PU_ERR_NOT_FOUND ? 66 : 78;
 	if (check) {
-		printf("%s: configuration ok; gateway %s, directory serial %llu\n", path,
-		    srv.gateway_id, (unsigned long long)srv.dir.dir->serial);
+		/* A check never touches the data directory of a gateway that may be running. */
+		if ((rc = server_check(&srv, &cfg)) != PU_OK)
+			return rc == PU_ERR_NOT_FOUND ? 66 : 78;
+		printf("%s: configuration ok (identity, keys, TLS and directory checked)\n", path);
 		if (verbose)
 			config_print(&cfg, stdout);
-		server_drain(&srv);
-		uv_run(uv_default_loop(), UV_RUN_DEFAULT);
-		server_free(&srv);
 		return 0;
 	}
+	if ((rc = server_init(&srv, uv_default_loop(), &cfg)) != PU_OK)
+		return rc == PU_ERR_NOT_FOUND ? 66 : rc == PU_ERR_BUSY ? 75 : 78;
 	if ((rc = server_listen(&srv)) != PU_OK || (rc = metrics_start(&srv)) != PU_OK) {
 		server_drain(&srv);
 		uv_run(uv_default_loop(), UV_RUN_DEFAULT);

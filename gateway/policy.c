@@ -62,5 +62,11 @@ policy_check(const struct directory *d, const struct header *h, const char **why
 		*why = "a review request goes to the federal procuraduria";
 		return PU_ERR_POLICY;
 	}
+	/* The hold follows the scope: a review request that is not international would skip it. */
+	if (c->type == PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_INTL_ADOPTION_REVIEW_REQUEST &&
+	    !policy_needs_federal_review(h)) {
+		*why = "a review request is international: it is held for federal review";
+		return PU_ERR_POLICY;
+	}
 	return PU_OK;
 }

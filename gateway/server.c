@@ -338,6 +338,19 @@ add_known_id(void *arg, const uint8_t *msg_id)
 }
 
 int
+server_check(struct server *srv, const struct gateway_config *cfg)
+{
+	int rc;
+
+	/* Identity, keys and directory only: the data directory is not touched. */
+	memset(srv, 0, sizeof(*srv));
+	srv->cfg = *cfg;
+	rc = load_identity(srv);
+	server_free(srv);
+	return rc;
+}
+
+int
 server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cfg)
 {
 	struct store_signer signer;
@@ -391,6 +404,7 @@ server_listen(struct server *srv)
 		return PU_ERR_USAGE;
 	uv_tcp_init(srv->loop, &srv->listener);
 	srv->listener.data = srv;
+	srv->listening = 1;
 	if ((rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0)) != 0 ||
 	    (rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection)) != 0) {
 		log_error("gateway", "event=listen-failed address=%s port=%u reason=\"%s\"",
@@ -436,7 +450,8 @@ server_drain(struct server *srv)
 		return;
 	srv->draining = 1;
 	metrics_stop();
-	uv_close((uv_handle_t *)&srv->listener, NULL);
+	if (srv->listening)
+		uv_close((uv_handle_t *)&srv->listener, NULL);
 	uv_timer_stop(&srv->tick);
 	uv_close((uv_handle_t *)&srv->tick, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);

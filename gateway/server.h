@@ -47,12 +47,15 @@ struct server {
 	unsigned n_sessions;
 	uint64_t next_session_id;
 	int draining;
+	int listening;
 	unsigned ticks;
 	int64_t started_at;
 	struct server_stats st;
 };
 
 int server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cfg);
+/* What -n checks: identity, keys, TLS context and directory; never the data directory. */
+int server_check(struct server *srv, const struct gateway_config *cfg);
 int server_listen(struct server *srv);
 /* Stop accepting, let in-flight commits finish, close every session, then the store. */
 void server_drain(struct server *srv);

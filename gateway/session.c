@@ -37,7 +37,29 @@ static void submission_accept(struct session *s, const struct store_req *lookup)
 static void session_audit(struct session *s, Puente__AuditEvent event, const struct header *h,
     const uint8_t *msg_id, int outcome);
 static void add_inflight(struct session *s, void *arg);
+static void add_uploading(struct session *s, void *arg);
 static int reply_check(const struct header *h, const struct store_req *r, const char **why);
+
+/*
+ * A session may have only so many requests with the store, and only so much output unread
+ * by its peer; beyond either it is not read any further until they drain. Without this a
+ * peer that pipelines requests and never reads would grow the gateway without bound.
+ */
+#define SESSION_MAX_PENDING 8
+
+static void
+session_post(struct session *s, struct store_req *r)
+{
+	s->pending++;
+	store_post(s->srv->store, r);
+}
+
+static int
+backlogged(struct session *s)
+{
+	return s->pending >= SESSION_MAX_PENDING ||
+	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER;
+}
 
 static uint64_t
 now_ms(const struct session *s)
@@ -74,6 +96,14 @@ session_close(struct session *s)
 {
 	if (s->state == S_CLOSING)
 		return;
+	if (s->sub.active && s->sub.count > 1 && s->sub.next > 0) {
+		/* Nothing half-stored: the upload's partial spool file goes, whoever closed. */
+		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
+		if (r != NULL) {
+			memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+			store_post(s->srv->store, r);
+		}
+	}
 	s->state = S_CLOSING;
 	server_remove_session(s->srv, s);
 	server_agency_remove(s->srv, s);
@@ -105,8 +135,13 @@ on_written(uv_write_t *w, int status)
 		session_close(s);
 		return;
 	}
+	/* Output drains: the peer is alive (only once ready: the handshake deadline stands). */
+	if (s->state == S_READY && !s->closing_after_flush)
+		s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	if (s->dlv.active && !s->dlv.reading)
 		delivery_next(s);
+	if (s->read_stopped && !backlogged(s))
+		session_resume(s);
 }
 
 /* Move TLS output to the socket. */
@@ -190,8 +225,10 @@ session_fail(struct session *s, int rc, const char *why)
 		session_flush(s);
 		if (s->state == S_CLOSING)
 			return;
-		/* Close once the ERROR is on the wire; stop reading meanwhile. */
+		/* Close once the ERROR is on the wire (5 s at most); stop reading meanwhile. */
 		s->closing_after_flush = 1;
+		s->dlv.active = 0;
+		s->deadline_ms = now_ms(s) + 5000;
 		uv_read_stop((uv_stream_t *)&s->tcp);
 		if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0)
 			session_close(s);
@@ -248,7 +285,7 @@ session_audit(struct session *s, Puente__AuditEvent event, const struct header *
 		log_error("audit", "event=append-failed session=%llu", (unsigned long long)s->id);
 		return;
 	}
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 /* ---- submissions ------------------------------------------------------------------- */
@@ -280,7 +317,7 @@ submission_refuse(struct session *s, int rc, const char *why)
 		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
 		if (r != NULL) {
 			memcpy(r->msg_id, id, sizeof(id));
-			store_post(s->srv->store, r);
+			session_post(s, r);
 		}
 	}
 	submission_reset(s);
@@ -350,7 +387,7 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 		r->has_reply = 1;
 	}
 	s->paused = 1;
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 /*
@@ -394,6 +431,24 @@ submission_accept(struct session *s, const struct store_req *lookup)
 		submission_refuse(s, PU_ERR_BUSY, NULL);
 		return;
 	}
+	/*
+	 * Uploads in progress take disk too: what an agency is sending at once may not exceed
+	 * its quota (what it has queued is checked again at commit).
+	 */
+	uint64_t uploading = 0;
+	server_agency_each(s->srv, s->agency, add_uploading, &uploading);
+	if (uploading > s->srv->cfg.sender_quota_bytes) {
+		submission_refuse(s, PU_ERR_QUOTA, NULL);
+		return;
+	}
+}
+
+/* Bytes an agency is uploading, over all its sessions (this one included). */
+static void
+add_uploading(struct session *s, void *arg)
+{
+	if (s->sub.active)
+		*(uint64_t *)arg += s->sub.h.core->content_length;
 }
 
 /* Messages an agency has with the store, over all its sessions. */
@@ -440,12 +495,22 @@ static void
 submission_commit(struct session *s)
 {
 	const Puente__HeaderCore *c = s->sub.h.core;
-	struct store_req *r = store_req_new(STORE_SUBMIT, s->id, TAG_SUBMIT);
+	const char *why = NULL;
+	struct store_req *r;
+	int rc = PU_OK;
 
-	if (r == NULL) {
+	/* The directory may have changed during the upload: keys and policy once more. */
+	if ((rc = header_check_keys(&s->sub.h, &s->srv->dir, wall_now())) != PU_OK ||
+	    (rc = policy_check(&s->srv->dir, &s->sub.h, &why)) != PU_OK) {
+		submission_refuse(s, rc, why);
+		return;
+	}
+	if ((r = store_req_new(STORE_SUBMIT, s->id, TAG_SUBMIT)) == NULL) {
 		submission_refuse(s, PU_ERR_NOMEM, NULL);
 		return;
 	}
+	/* From now on a retry must find it, even if this session dies before the answer. */
+	idfilter_add(&s->srv->ids, s->sub.msg_id);
 	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
 	memcpy(r->header_hash, s->sub.h.header_hash, PU_HASH_LEN);
 	snprintf(r->agency, sizeof(r->agency), "%s", c->sender);
@@ -490,7 +555,7 @@ submission_commit(struct session *s)
 	}
 	s->inflight++;
 	submission_reset(s);
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 void
@@ -582,7 +647,7 @@ on_chunk_frame(struct session *s, const uint8_t *body, size_t len)
 	ch->data.len = 0;
 	/* One chunk at a time on its way to disk: memory per session stays bounded. */
 	s->paused = 1;
-	store_post(s->srv->store, r);
+	session_post(s, r);
 out:
 	pb_free(ch);
 }
@@ -644,7 +709,7 @@ on_inbox_frame(struct session *s, const Puente__InboxRequest *q)
 	}
 	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
 	r->limit = q->limit == 0 ? INBOX_DEFAULT : q->limit > INBOX_MAX ? INBOX_MAX : q->limit;
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -696,7 +761,7 @@ on_fetch_frame(struct session *s, const Puente__Fetch *f)
 	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
 	s->dlv.active = 1;
 	memcpy(s->dlv.msg_id, f->msg_id.data, PU_MSG_ID_LEN);
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -740,7 +805,7 @@ delivery_next(struct session *s)
 		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
 		r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, NULL,
 		    s->dlv.msg_id, PU_OK, NULL, 0, &r->audit_leaf_len);
-		store_post(s->srv->store, r);
+		session_post(s, r);
 		s->srv->st.deliveries++;
 		return;
 	}
@@ -749,7 +814,7 @@ delivery_next(struct session *s)
 	memcpy(r->msg_id, s->dlv.msg_id, PU_MSG_ID_LEN);
 	r->index = s->dlv.next;
 	s->dlv.reading = 1;
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -822,7 +887,7 @@ on_recipient_receipt_frame(struct session *s, const uint8_t *body, size_t len)
 	r->releases_hold = me != NULL && me->role == PUENTE__ROLE__ROLE_FEDERAL &&
 	    rr->outcome == PUENTE__RECEIPT_OUTCOME__RECEIPT_OUTCOME_OPENED;
 	pb_free(rr);
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -859,7 +924,7 @@ on_receipt_header_done(struct session *s, struct store_req *r)
 	r->header_len = 0;
 	r->kind = STORE_RECEIPT;
 	r->tag = TAG_RECEIPT;
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -900,7 +965,7 @@ on_receipts_frame(struct session *s, const Puente__ReceiptsRequest *q)
 	}
 	memcpy(r->msg_id, q->msg_id.data, PU_MSG_ID_LEN);
 	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
-	store_post(s->srv->store, r);
+	session_post(s, r);
 }
 
 static void
@@ -965,7 +1030,7 @@ on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
 		memcpy(r->msg_id, os->msg_id.data, PU_MSG_ID_LEN);
 		r->tag = TAG_OPEN;
 		if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
-			store_post(s->srv->store, r);
+			session_post(s, r);
 		else
 			store_req_free(r);
 	}
@@ -1066,27 +1131,33 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 	struct store_req *r = store_req_new(STORE_NOTICES, s->id, TAG_NOTICES);
 	if (r != NULL) {
 		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
-		store_post(s->srv->store, r);
+		session_post(s, r);
 	}
 }
 
 static void
 on_notices_done(struct session *s, struct store_req *r)
 {
-	struct store_req *sent;
-
-	if (r->rc != PU_OK || r->n_list == 0)
+	if (r->rc != PU_OK)
 		return;
 	for (size_t i = 0; i < r->n_list; i++) {
 		Puente__Signed *sg = puente__signed__unpack(NULL, r->list_len[i], r->list[i]);
-		if (sg == NULL)
-			continue;
-		session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY, &sg->base);
-		puente__signed__free_unpacked(sg, NULL);
-	}
-	if ((sent = store_req_new(STORE_NOTICES_SENT, s->id, 0)) != NULL) {
-		snprintf(sent->agency, sizeof(sent->agency), "%s", s->agency);
-		store_post(s->srv->store, sent);
+		Puente__NonDeliveryNotice *n = sg ? puente__non_delivery_notice__unpack(NULL,
+		    sg->body.len, sg->body.data) : NULL;
+		struct store_req *sent;
+		if (n != NULL && n->msg_id.len == PU_MSG_ID_LEN) {
+			session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY, &sg->base);
+			/* marked one by one: a notice added meanwhile is not marked unsent */
+			if ((sent = store_req_new(STORE_NOTICES_SENT, s->id, 0)) != NULL) {
+				snprintf(sent->agency, sizeof(sent->agency), "%s", s->agency);
+				memcpy(sent->msg_id, n->msg_id.data, PU_MSG_ID_LEN);
+				session_post(s, sent);
+			}
+		}
+		if (n != NULL)
+			puente__non_delivery_notice__free_unpacked(n, NULL);
+		if (sg != NULL)
+			puente__signed__free_unpacked(sg, NULL);
 	}
 }
 
@@ -1145,7 +1216,7 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 static void
 session_process(struct session *s)
 {
-	while (!s->paused && s->state != S_CLOSING && !s->closing_after_flush) {
+	while (!s->paused && !backlogged(s) && s->state != S_CLOSING && !s->closing_after_flush) {
 		if (s->in_pos == s->in_len) {
 			long n = tls_conn_read(&s->tls, s->in, READ_CHUNK_BYTES);
 			if (n == 0)
@@ -1174,7 +1245,7 @@ session_process(struct session *s)
 	}
 	session_flush(s);
 	/* While the store has our last frame, the kernel's buffers hold the peer back. */
-	if (s->paused && !s->read_stopped && s->state != S_CLOSING) {
+	if ((s->paused || backlogged(s)) && !s->read_stopped && s->state != S_CLOSING) {
 		uv_read_stop((uv_stream_t *)&s->tcp);
 		s->read_stopped = 1;
 	}
@@ -1188,14 +1259,6 @@ session_disconnected(struct session *s)
 		return;
 	log_info("session", "event=disconnect session=%llu agency=%s", (unsigned long long)s->id,
 	    s->agency[0] ? s->agency : "-");
-	if (s->sub.active && s->sub.count > 1 && s->sub.next > 0) {
-		/* The partial spool file goes. */
-		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
-		if (r != NULL) {
-			memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
-			store_post(s->srv->store, r);
-		}
-	}
 	if (s->state >= S_HELLO)
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_CLOSE, NULL, NULL, PU_OK);
 	session_close(s);
@@ -1253,7 +1316,8 @@ session_resume(struct session *s)
 	if (s->state == S_CLOSING)
 		return;
 	session_process(s);
-	if (!s->paused && s->read_stopped && s->state != S_CLOSING && !s->closing_after_flush) {
+	if (!s->paused && !backlogged(s) && s->read_stopped && s->state != S_CLOSING &&
+	    !s->closing_after_flush) {
 		uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 		s->read_stopped = 0;
 	}
@@ -1279,7 +1343,11 @@ session_tick(struct session *s, uint64_t now)
 		log_info("session", "event=deadline session=%llu peer=%s state=%s",
 		    (unsigned long long)s->id, s->peer, s->state == S_HANDSHAKE ? "handshake" : "hello");
 		session_close(s);
-	} else if (s->inflight == 0 && !s->dlv.active && !s->paused) {
+	} else if (s->closing_after_flush) {
+		/* A peer that does not take its ERROR is not waited for. */
+		session_close(s);
+	} else if (s->inflight == 0 && !s->paused) {
+		/* Idle: no frame, and no output taken (on_written moves the deadline too). */
 		session_fail(s, PU_ERR_IO, "idle");
 	}
 }
@@ -1329,6 +1397,8 @@ session_accept(struct server *srv)
 void
 session_store_done(struct session *s, struct store_req *r)
 {
+	if (s->pending > 0)
+		s->pending--;
 	switch (r->tag) {
 	case TAG_LOOKUP: on_lookup_done(s, r); break;
 	case TAG_CHUNK: on_chunk_done(s, r); break;

@@ -69,6 +69,7 @@ struct session {
 	char peer[64];			/* escaped, for logs */
 	uint64_t deadline_ms;		/* handshake, then idle */
 	unsigned inflight;		/* submissions with the store */
+	unsigned pending;		/* requests of any kind with the store */
 	struct submission sub;
 	struct delivery dlv;
 	int closing_after_flush;

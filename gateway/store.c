@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,7 @@ struct store {
 	void *done_arg;
 	uint64_t commits, messages, leaves;	/* updated with __atomic builtins */
 	int closing;				/* loop thread only */
+	int lock_fd;				/* flock on data_dir/lock: one gateway per folder */
 };
 
 static const char *const schema =
@@ -89,7 +91,10 @@ static const char *const schema =
 	"  msg_id BLOB PRIMARY KEY REFERENCES messages(msg_id),"
 	"  sender TEXT NOT NULL, notice BLOB NOT NULL, sent INTEGER NOT NULL DEFAULT 0"
 	") WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(state, expires_at);";
+	"CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages(state, expires_at);"
+	"CREATE INDEX IF NOT EXISTS messages_by_reply ON messages(in_reply_to) "
+	"  WHERE in_reply_to IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS messages_by_respond_by ON messages(respond_by) WHERE respond_by > 0;";
 
 static int64_t
 now_s(void)
@@ -264,6 +269,19 @@ db_open(const char *path, sqlite3 **db, int writer)
 
 /* ---- writer: one request inside the batch's transaction ------------------------------ */
 
+/*
+ * An upload in progress has a file of its own, named after the msg_id and the session: two
+ * sessions sending the same msg_id (a retry on a new connection) never touch each other's.
+ */
+static void
+part_path(const struct store *s, const struct store_req *r, char *out, size_t n)
+{
+	char suffix[40];
+
+	snprintf(suffix, sizeof(suffix), "%llu.part", (unsigned long long)r->session);
+	spool_path(s, r->msg_id, suffix, out, n);
+}
+
 static int
 write_chunk(struct store *s, struct store_req *r)
 {
@@ -272,9 +290,9 @@ write_chunk(struct store *s, struct store_req *r)
 	off_t off = (off_t)r->index * (PU_CHUNK_SIZE + PU_CHUNK_ABYTES);
 	ssize_t w;
 
-	spool_path(s, r->msg_id, "part", path, sizeof(path));
-	/* The first chunk starts the file afresh: a retried upload never appends to an old one. */
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (r->index == 0 ? O_TRUNC : 0), 0600);
+	part_path(s, r, path, sizeof(path));
+	/* The first chunk creates the file, the others only extend it: never a silent re-create. */
+	fd = open(path, O_WRONLY | O_CLOEXEC | (r->index == 0 ? O_CREAT | O_EXCL : 0), 0600);
 	if (fd < 0)
 		return PU_ERR_IO;
 	w = pwrite(fd, r->data, r->data_len, off);
@@ -289,14 +307,15 @@ spool_commit(struct store *s, const struct store_req *r)
 	char part[2200], final[2200];
 	int fd, rc = PU_OK;
 
-	spool_path(s, r->msg_id, "part", part, sizeof(part));
+	part_path(s, r, part, sizeof(part));
 	spool_path(s, r->msg_id, "msg", final, sizeof(final));
 	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0)
 		return PU_ERR_IO;
 	if (fsync(fd) != 0)
 		rc = PU_ERR_IO;
 	close(fd);
-	if (rc == PU_OK && rename(part, final) != 0)
+	/* Never over a committed message's file (link refuses an existing name). */
+	if (rc == PU_OK && (link(part, final) != 0 || unlink(part) != 0))
 		rc = PU_ERR_IO;
 	if (rc == PU_OK && (fd = open(s->spool, O_RDONLY | O_DIRECTORY)) >= 0) {
 		if (fsync(fd) != 0)
@@ -491,6 +510,17 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 
 	if (db_exec(db, "SAVEPOINT msg") != PU_OK)
 		return PU_ERR_STORE;
+	/*
+	 * Stored already (a retry that raced us, or a msg_id taken by another header): the
+	 * winner's answer, and this upload's file goes without touching the winner's.
+	 */
+	if ((rc = submit_existing(db, r)) != PU_ERR_CONFLICT || r->found) {
+		char part[2200];
+		part_path(s, r, part, sizeof(part));
+		unlink(part);
+		db_exec(db, "RELEASE msg");
+		return rc;
+	}
 	if ((rc = quota_check(s, db, r)) != PU_OK)
 		goto undo;
 	if (r->chunk_count > 1 && (rc = spool_commit(s, r)) != PU_OK)
@@ -546,8 +576,9 @@ do_receipt(sqlite3 *db, struct store_req *r)
 	int rc, changed;
 
 	/* Only a recipient the message was delivered to may answer for it. */
+	/* Delivered and not yet answered: a second receipt never overwrites the first. */
 	st = db_prepare(db, "UPDATE deliveries SET state = 2, outcome = ?, receipt = ?, "
-	    "updated_at = ? WHERE msg_id = ? AND recipient = ? AND state >= 1");
+	    "updated_at = ? WHERE msg_id = ? AND recipient = ? AND state = 1");
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int(st, 1, r->outcome);
@@ -730,15 +761,17 @@ do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
 	return PU_OK;
 }
 
+/* Only the notice that was sent is marked (one per request: msg_id). */
 static int
 do_notices_sent(sqlite3 *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE notices SET sent = 1 WHERE sender = ? AND sent = 0");
+	sqlite3_stmt *st = db_prepare(db, "UPDATE notices SET sent = 1 WHERE sender = ? AND msg_id = ?");
 	int rc;
 
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
 	sqlite3_finalize(st);
 	return rc;
@@ -754,7 +787,7 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_submit(s, db, r);
 	case STORE_ABORT: {
 		char path[2200];
-		spool_path(s, r->msg_id, "part", path, sizeof(path));
+		part_path(s, r, path, sizeof(path));
 		unlink(path);
 		return PU_OK;
 	}
@@ -787,17 +820,28 @@ is_commit_kind(enum store_kind k)
 static void
 writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 {
-	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK;
+	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK, lost = 0;
 	unsigned n_msgs = 0, n_leaves = 0;
 
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
-		r->rc = in_txn ? writer_one(s, db, r) : PU_ERR_STORE;
+		/* Each request in a savepoint: one that fails leaves none of its writes behind. */
+		if (in_txn && !lost && db_exec(db, "SAVEPOINT req") != PU_OK)
+			lost = 1;
+		r->rc = in_txn && !lost ? writer_one(s, db, r) : PU_ERR_STORE;
+		/*
+		 * On a full disk or an I/O error SQLite may roll the whole transaction back
+		 * itself; what follows would then run outside it. Fail the batch instead.
+		 */
+		if (in_txn && !lost && sqlite3_get_autocommit(db))
+			lost = 1;
+		if (in_txn && !lost)
+			db_exec(db, r->rc == PU_OK ? "RELEASE req" : "ROLLBACK TO req; RELEASE req");
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
 			n_msgs++;
 		if (is_commit_kind(r->kind) && r->rc == PU_OK && !r->found)
 			n_leaves++;
 	}
-	if (in_txn && db_exec(db, "COMMIT") != PU_OK) {
+	if (in_txn && (lost || db_exec(db, "COMMIT") != PU_OK)) {
 		db_exec(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next)
 			if (is_commit_kind(r->kind) && r->rc == PU_OK)
@@ -1109,6 +1153,8 @@ worker_stop(struct worker *w)
 	pthread_mutex_destroy(&w->q.mu);
 }
 
+static void on_async_closed(uv_handle_t *h);
+
 int
 store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
     const struct store_signer *signer, const struct store_limits *lim,
@@ -1137,6 +1183,18 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 		rc = PU_ERR_IO;
 		goto fail;
 	}
+	/* Two gateways on one folder would each take the other's uploads for leftovers. */
+	snprintf(db_path, sizeof(db_path), "%s/lock", s->dir);
+	if ((s->lock_fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		rc = PU_ERR_IO;
+		goto fail;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		close(s->lock_fd);
+		rc = PU_ERR_BUSY;
+		goto fail;
+	}
+	snprintf(db_path, sizeof(db_path), "%s/puente.db", s->dir);
 	if (uv_async_init(loop, &s->async, on_async) != 0) {
 		rc = PU_ERR_INTERNAL;
 		goto fail;
@@ -1159,8 +1217,8 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	*out = s;
 	return PU_OK;
 fail_async:
-	/* The handle is closed by the loop later; s stays allocated until then. */
-	uv_close((uv_handle_t *)&s->async, NULL);
+	/* The handle is closed by the loop later; s (and its lock) go in its close callback. */
+	uv_close((uv_handle_t *)&s->async, on_async_closed);
 	return rc;
 fail:
 	pthread_mutex_destroy(&s->done_mu);
@@ -1173,6 +1231,7 @@ on_async_closed(uv_handle_t *h)
 {
 	struct store *s = h->data;
 
+	close(s->lock_fd);
 	pthread_mutex_destroy(&s->done_mu);
 	free(s);
 }

@@ -66,7 +66,8 @@ params_check(const struct seal_params *p, size_t case_len, uint64_t attachments_
 				return PU_ERR_RECIPIENT_DUPLICATE;
 	}
 	if (p->type == PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED || p->created_at <= 0 ||
-	    p->expires_at <= p->created_at || p->respond_by < 0)
+	    p->expires_at <= p->created_at || p->respond_by < 0 ||
+	    (p->respond_by != 0 && p->respond_by <= p->created_at))
 		return PU_ERR_HEADER_FIELD;
 	if (p->expires_at - p->created_at > PU_MAX_LIFETIME)
 		return PU_ERR_EXPIRY_TOO_LONG;

@@ -66,7 +66,8 @@ core_check(const Puente__HeaderCore *c, const Puente__Manifest *m)
 	    c->stream_header.len != PU_STREAM_HEADER_LEN || c->key_commitment.len != PU_HASH_LEN ||
 	    (c->in_reply_to.len != 0 && c->in_reply_to.len != PU_MSG_ID_LEN) ||
 	    c->type == PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_UNSPECIFIED ||
-	    c->created_at <= 0 || c->expires_at <= c->created_at || c->respond_by < 0)
+	    c->created_at <= 0 || c->expires_at <= c->created_at || c->respond_by < 0 ||
+	    (c->respond_by != 0 && c->respond_by <= c->created_at))
 		return PU_ERR_HEADER_FIELD;
 	if (agency_id_check(c->sender) != PU_OK)
 		return PU_ERR_AGENCY_ID;
