@@ -196,6 +196,7 @@ server_reload_directory(struct server *srv)
 	srv->dir = d;
 	log_info("directory", "event=reload old_serial=%llu serial=%llu", (unsigned long long)old,
 	    (unsigned long long)d.dir->serial);
+	server_audit_lifecycle(srv, PUENTE__AUDIT_EVENT__AUDIT_EVENT_DIRECTORY_CHANGE);
 	/* Suspended, revoked or re-keyed agencies lose their sessions now. */
 	server_each_session(srv, recheck_one);
 	return PU_OK;

@@ -73,7 +73,7 @@ void server_agency_remove(struct server *srv, struct session *s);
 void server_agency_each(struct server *srv, const char *agency,
     void (*fn)(struct session *, void *), void *arg);
 
-/* Append a GATEWAY_START or GATEWAY_STOP leaf. */
+/* Append a GATEWAY_START, GATEWAY_STOP or DIRECTORY_CHANGE leaf (with the serial in force). */
 void server_audit_lifecycle(struct server *srv, Puente__AuditEvent event);
 
 /* Store completions are routed here, then to the session that asked. */

@@ -1300,6 +1300,7 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 			s->srv->st.sessions_failed++;
 			log_info("session", "event=tls-failed session=%llu peer=%s reason=\"%s\"",
 			    (unsigned long long)s->id, s->peer, tls_conn_error(&s->tls));
+			session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL, PU_ERR_IO);
 			session_close(s);
 			return;
 		}
@@ -1342,6 +1343,8 @@ session_tick(struct session *s, uint64_t now)
 		s->srv->st.sessions_failed++;
 		log_info("session", "event=deadline session=%llu peer=%s state=%s",
 		    (unsigned long long)s->id, s->peer, s->state == S_HANDSHAKE ? "handshake" : "hello");
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL,
+		    PU_ERR_FRAME_UNEXPECTED);
 		session_close(s);
 	} else if (s->closing_after_flush) {
 		/* A peer that does not take its ERROR is not waited for. */

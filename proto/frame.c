@@ -8,6 +8,8 @@
 #include "receipts.pb-c.h"
 #include "pu_err.h"
 
+#define FRAME_KEEP_ALLOC (64u * 1024)
+
 void
 frame_reader_init(struct frame_reader *r, size_t max_len)
 {
@@ -33,7 +35,11 @@ frame_reader_next(struct frame_reader *r)
 {
 	r->hdr_have = 0;
 	r->body_len = 0;
-	buf_reset(&r->body);
+	/* An idle session should not keep the megabyte its last chunk needed. */
+	if (r->body.alloc > FRAME_KEEP_ALLOC)
+		buf_free(&r->body);
+	else
+		buf_reset(&r->body);
 }
 
 int
