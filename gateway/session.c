@@ -764,14 +764,40 @@ on_fetch_frame(struct session *s, const Puente__Fetch *f)
 	session_post(s, r);
 }
 
-static void
+/*
+ * The message is there for us: record (and audit) the fetch before anything leaves. The
+ * same request goes on to the writer, whose answer starts the delivery: 1 when it did.
+ */
+static int
 on_fetch_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		s->dlv.active = 0;
+		session_error(s, r->rc, r->msg_id, NULL);
+		return 0;
+	}
+	s->dlv.count = r->chunk_count;
+	r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, NULL, r->msg_id,
+	    PU_OK, NULL, 0, &r->audit_leaf_len);
+	if (r->audit_leaf == NULL) {
+		s->dlv.active = 0;
+		session_error(s, PU_ERR_NOMEM, r->msg_id, NULL);
+		return 0;
+	}
+	r->kind = STORE_DELIVERED;
+	r->tag = TAG_DELIVERED;
+	session_post(s, r);
+	return 1;
+}
+
+static void
+on_delivered_done(struct session *s, struct store_req *r)
 {
 	Puente__SignedHeader *sh;
 
 	if (r->rc != PU_OK) {
 		s->dlv.active = 0;
-		session_error(s, r->rc, r->msg_id, NULL);
+		session_error(s, r->rc, r->msg_id, "the fetch could not be recorded");
 		return;
 	}
 	if ((sh = puente__signed_header__unpack(NULL, r->header_len, r->header)) == NULL) {
@@ -779,10 +805,10 @@ on_fetch_done(struct session *s, struct store_req *r)
 		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
 		return;
 	}
+	s->srv->st.deliveries++;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER, &sh->base);
 	puente__signed_header__free_unpacked(sh, NULL);
 	s->dlv.next = 0;
-	s->dlv.count = r->chunk_count;
 	delivery_next(s);
 }
 
@@ -797,16 +823,7 @@ delivery_next(struct session *s)
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER)
 		return;	/* on_written calls again once the socket drains */
 	if (s->dlv.next == s->dlv.count) {
-		/* Every chunk is on its way: record the delivery (audited as a fetch). */
-		s->dlv.active = 0;
-		if ((r = store_req_new(STORE_DELIVERED, s->id, TAG_DELIVERED)) == NULL)
-			return;
-		memcpy(r->msg_id, s->dlv.msg_id, PU_MSG_ID_LEN);
-		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
-		r->audit_leaf = audit_entry(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, NULL,
-		    s->dlv.msg_id, PU_OK, NULL, 0, &r->audit_leaf_len);
-		session_post(s, r);
-		s->srv->st.deliveries++;
+		s->dlv.active = 0;	/* every chunk is on its way; the fetch was recorded first */
 		return;
 	}
 	if ((r = store_req_new(STORE_READ_CHUNK, s->id, TAG_READ_CHUNK)) == NULL)
@@ -1407,7 +1424,13 @@ session_store_done(struct session *s, struct store_req *r)
 	case TAG_CHUNK: on_chunk_done(s, r); break;
 	case TAG_SUBMIT: on_submit_done(s, r); break;
 	case TAG_INBOX: on_inbox_done(s, r); break;
-	case TAG_FETCH: on_fetch_done(s, r); break;
+	case TAG_FETCH:
+		if (on_fetch_done(s, r)) {
+			session_resume(s);
+			return;	/* it owns r now */
+		}
+		break;
+	case TAG_DELIVERED: on_delivered_done(s, r); break;
 	case TAG_READ_CHUNK: on_read_chunk_done(s, r); break;
 	case TAG_RECEIPT_HEADER:
 		on_receipt_header_done(s, r);
