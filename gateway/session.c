@@ -1024,14 +1024,16 @@ on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	os = (Puente__OpenStatement *)m;
 	if (strcmp(os->agency_id, s->agency) != 0 || os->msg_id.len != PU_MSG_ID_LEN ||
-	    os->staff_id[0] == '\0' || os->purpose[0] == '\0') {
+	    os->header_hash.len != PU_HASH_LEN || os->staff_id[0] == '\0' || os->purpose[0] == '\0') {
 		session_error(s, PU_ERR_RECEIPT_FIELD, NULL, "an open statement names its agency, "
 		    "message, staff member and purpose");
 		pb_free(os);
 		return;
 	}
-	if ((r = store_req_new(STORE_AUDIT, s->id, TAG_AUDIT)) != NULL) {
+	if ((r = store_req_new(STORE_OPEN, s->id, TAG_OPEN)) != NULL) {
 		Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+		memcpy(r->header_hash, os->header_hash.data, PU_HASH_LEN);
 		e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN;
 		e.at = wall_now();
 		e.agency_id = s->agency;
@@ -1045,7 +1047,6 @@ on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
 		e.statement.data = (uint8_t *)body;
 		e.statement.len = len;
 		memcpy(r->msg_id, os->msg_id.data, PU_MSG_ID_LEN);
-		r->tag = TAG_OPEN;
 		if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
 			session_post(s, r);
 		else
@@ -1439,10 +1440,12 @@ session_store_done(struct session *s, struct store_req *r)
 	case TAG_RECEIPTS: on_receipts_done(s, r); break;
 	case TAG_NOTICES: on_notices_done(s, r); break;
 	case TAG_OPEN:
-		if (r->rc == PU_OK)
+		if (r->rc == PU_OK) {
 			send_ack(s, r->msg_id, r->audit_index);
-		else
-			session_error(s, r->rc, r->msg_id, NULL);
+		} else {
+			session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, r->msg_id, r->rc);
+			session_error(s, r->rc, r->msg_id, "an open statement is about a message delivered to this agency");
+		}
 		break;
 	default:
 		break;

@@ -777,6 +777,26 @@ do_notices_sent(sqlite3 *db, struct store_req *r)
 	return rc;
 }
 
+/* Only a recipient the message was delivered to can say it opened that very header. */
+static int
+do_open(sqlite3 *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM deliveries d JOIN messages m USING (msg_id) "
+	    "WHERE d.msg_id = ? AND d.recipient = ? AND d.state IN (1, 2) AND m.header_hash = ?");
+	int found;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, r->header_hash, PU_HASH_LEN, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!found)
+		return PU_ERR_NOT_DELIVERED;
+	return audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+}
+
 static int
 writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 {
@@ -801,6 +821,8 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_sweep(s, db, r);
 	case STORE_NOTICES_SENT:
 		return do_notices_sent(db, r);
+	case STORE_OPEN:
+		return do_open(db, r);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -810,7 +832,7 @@ static int
 is_commit_kind(enum store_kind k)
 {
 	return k == STORE_SUBMIT || k == STORE_DELIVERED || k == STORE_RECEIPT ||
-	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT;
+	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT || k == STORE_OPEN;
 }
 
 /*

@@ -41,6 +41,7 @@ enum store_kind {
 	STORE_NOTICES,		/* reader: unsent non-delivery notices for a sender -> list */
 	STORE_NOTICES_SENT,	/* writer: mark agency's notices as sent */
 	STORE_CHECKPOINT,	/* reader: a PASSIVE WAL checkpoint, off the writer's path */
+	STORE_OPEN,		/* writer: audit an open statement of a message delivered to agency */
 };
 
 struct store_inbox_entry {

@@ -99,6 +99,32 @@ audit_leaves_of_case(const char *case_id)
 	return n;
 }
 
+/* A caseworker of agency a opened msg_id: the agency's signed statement of access. */
+static int
+send_open_statement(struct tc *c, const struct tc_agency *a, const struct tc_msg *m,
+    const char *staff, const char *purpose, char *err, size_t n)
+{
+	Puente__OpenStatement os = PUENTE__OPEN_STATEMENT__INIT;
+	uint8_t *body;
+	size_t len;
+	int rc;
+
+	os.agency_id = (char *)a->id;
+	os.msg_id.data = (uint8_t *)m->sealed.msg_id;
+	os.msg_id.len = 16;
+	os.header_hash.data = (uint8_t *)m->sealed.header_hash;
+	os.header_hash.len = 32;
+	os.staff_id = (char *)staff;
+	os.purpose = (char *)purpose;
+	os.at = (int64_t)time(NULL);
+	if ((rc = signed_create(PU_CTX_OPEN, &os.base, a->sign.key_id, a->sign.secret, &body,
+	    &len)) != PU_OK)
+		return rc;
+	rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_OPEN_STATEMENT, body, len);
+	free(body);
+	return rc == PU_OK ? tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, NULL, err, n) : rc;
+}
+
 /* Journey 1: Tlaxcala transfers a case to Nuevo León, which opens it and reports back. */
 static void
 interstate_transfer(void **state)
@@ -121,6 +147,11 @@ interstate_transfer(void **state)
 	assert_rc(tc_fetch_open_receipt(&nle, &H.nle, transfer.sealed.msg_id, mac, err, sizeof(err)), PU_OK);
 	assert_memory_equal(mac, transfer.sealed.receipt_mac, 32);
 	assert_int_equal(receipts_of(&tla, transfer.sealed.msg_id), 1);
+	/* A caseworker opens the file: the access is on record; nobody else can claim one. */
+	assert_rc(send_open_statement(&nle, &H.nle, &transfer, "NLE-TS-0042", "case-assessment",
+	    err, sizeof(err)), PU_OK);
+	assert_rc(send_open_statement(&tab, &H.tab, &transfer, "TAB-TS-0007", "curiosity", err,
+	    sizeof(err)), PU_ERR_NOT_DELIVERED);
 
 	/* Nuevo León answers with a follow-up report on the same case, to its sender. */
 	reply.in_reply_to = transfer.sealed.msg_id;
@@ -140,8 +171,8 @@ interstate_transfer(void **state)
 	assert_rc(tc_submit(&nle, &stray, NULL, NULL, err, sizeof(err)), PU_ERR_POLICY);
 	tc_msg_free(&stray);
 
-	/* The case's trail: stored twice, fetched twice, receipted twice (at least). */
-	assert_true(audit_leaves_of_case("MX-2026-7F3K9Q") >= 6);
+	/* The case's trail: stored, fetched, receipted twice each, one open (at least). */
+	assert_true(audit_leaves_of_case("MX-2026-7F3K9Q") >= 7);
 	tc_msg_free(&transfer);
 	tc_msg_free(&follow_up);
 	tc_close(&tla);
