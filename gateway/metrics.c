@@ -10,22 +10,52 @@
 #include "server.h"
 
 #define REQUEST_MAX 2048
+#define CONN_MAX 64		/* scrapers at once; more are closed at once */
+#define CONN_TIMEOUT_MS 5000	/* a connection that does not finish its request is closed */
 
 struct http_conn {
 	uv_tcp_t tcp;
+	uv_timer_t timer;
+	int open_handles;
 	struct server *srv;
 	char req[REQUEST_MAX];
 	size_t len;
 	int answered;
+	struct http_conn *next, **prevp;	/* all open connections, closed at stop */
 };
 
 static uv_tcp_t metrics_listener;
 static int metrics_running;
+static struct http_conn *conns;
+static unsigned n_conns;
 
 static void
 on_conn_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct http_conn *c = h->data;
+
+	if (--c->open_handles == 0)
+		free(c);
+}
+
+static void
+conn_close(struct http_conn *c)
+{
+	if (c->prevp == NULL)
+		return;	/* already closing */
+	*c->prevp = c->next;
+	if (c->next != NULL)
+		c->next->prevp = c->prevp;
+	c->prevp = NULL;
+	n_conns--;
+	uv_close((uv_handle_t *)&c->timer, on_conn_closed);
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void
+on_conn_timeout(uv_timer_t *t)
+{
+	conn_close(t->data);
 }
 
 static void
@@ -35,7 +65,7 @@ on_sent(uv_write_t *w, int status)
 
 	(void)status;
 	free(w);
-	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	conn_close(c);
 }
 
 static size_t
@@ -111,7 +141,7 @@ respond(struct http_conn *c)
 		type = "text/plain";
 	}
 	if ((w = malloc(sizeof(*w) + 256 + blen)) == NULL) {
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		conn_close(c);
 		return;
 	}
 	resp = (char *)(w + 1);
@@ -123,7 +153,7 @@ respond(struct http_conn *c)
 	w->data = c;
 	if (uv_write(w, (uv_stream_t *)&c->tcp, &b, 1, on_sent) != 0) {
 		free(w);
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		conn_close(c);
 	}
 }
 
@@ -145,7 +175,7 @@ on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (c->answered)
 		return;
 	if (n < 0 || (n == 0 && c->len == sizeof(c->req) - 1)) {
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		conn_close(c);
 		return;
 	}
 	c->len += (size_t)n;
@@ -167,10 +197,21 @@ on_connection(uv_stream_t *l, int status)
 		return;
 	c->srv = l->data;
 	uv_tcp_init(l->loop, &c->tcp);
-	c->tcp.data = c;
-	if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	uv_timer_init(l->loop, &c->timer);
+	c->tcp.data = c->timer.data = c;
+	c->open_handles = 2;
+	c->next = conns;
+	if (conns != NULL)
+		conns->prevp = &c->next;
+	conns = c;
+	c->prevp = &conns;
+	n_conns++;
+	if (uv_accept(l, (uv_stream_t *)&c->tcp) != 0 || n_conns > CONN_MAX ||
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+		conn_close(c);
+		return;
+	}
+	uv_timer_start(&c->timer, on_conn_timeout, CONN_TIMEOUT_MS, 0);
 }
 
 int
@@ -201,4 +242,7 @@ metrics_stop(void)
 	if (metrics_running)
 		uv_close((uv_handle_t *)&metrics_listener, NULL);
 	metrics_running = 0;
+	/* A scraper that never finishes its request must not keep the gateway from stopping. */
+	while (conns != NULL)
+		conn_close(conns);
 }
