@@ -1075,8 +1075,14 @@ identity_bind(struct session *s)
 		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_TLS);
 		if (k == NULL)
 			continue;
-		/* Whoever it is, the log names it, even when it is refused. */
-		snprintf(s->agency, sizeof(s->agency), "%s", a->id);
+		/*
+		 * Whoever it is, the log names it, even when it is refused. A bound session
+		 * never changes agency (it is indexed under its name), whatever a directory says.
+		 */
+		if (s->state == S_HANDSHAKE)
+			snprintf(s->agency, sizeof(s->agency), "%s", a->id);
+		else if (strcmp(s->agency, a->id) != 0)
+			return PU_ERR_TLS_IDENTITY;
 		if ((rc = directory_agency_check(a)) != PU_OK ||
 		    (rc = directory_key_check(k, wall_now())) != PU_OK)
 			return rc;
