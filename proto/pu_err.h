@@ -72,6 +72,7 @@
 	X(PU_ERR_CASE_TYPE,         -81, "case payload does not match the message type") \
 	X(PU_ERR_CASE_MISMATCH,     -82, "case message disagrees with its header") \
 	X(PU_ERR_CONTENT_LENGTH,    -83, "content written differs from the declared length") \
+	X(PU_ERR_CASE_JSON,         -84, "case file JSON is malformed or breaks a schema rule") \
 	/* time */ \
 	X(PU_ERR_FUTURE,            -90, "message is dated more than 300 s in the future") \
 	X(PU_ERR_EXPIRED,           -91, "message has expired") \
@@ -108,7 +109,30 @@
 	X(PU_ERR_NOT_SENDER,       -146, "the header's sender is not this session's agency") \
 	X(PU_ERR_TLS_IDENTITY,     -147, "the TLS certificate's key is not pinned for an active agency") \
 	X(PU_ERR_BUSY,             -148, "too many messages in flight for this agency; retry later") \
-	X(PU_ERR_SHUTTING_DOWN,    -149, "the gateway is shutting down; retry later")
+	X(PU_ERR_SHUTTING_DOWN,    -149, "the gateway is shutting down; retry later") \
+	/* Merkle proofs (audit log) */ \
+	X(PU_ERR_PROOF_INDEX,      -150, "leaf index is not below the tree size") \
+	X(PU_ERR_PROOF_LENGTH,     -151, "proof length is not the one its index and tree sizes require") \
+	X(PU_ERR_PROOF_ROOT,       -152, "proof does not lead to the expected root hash") \
+	X(PU_ERR_PROOF_SHRINK,     -153, "the later tree is smaller than the earlier one") \
+	X(PU_ERR_PROOF_EMPTY_TREE, -154, "consistency with an empty tree proves nothing") \
+	/* signed notes and checkpoints */ \
+	X(PU_ERR_NOTE_SIZE,        -160, "signed note is larger than 4096 bytes") \
+	X(PU_ERR_NOTE_TEXT,        -161, "signed note is not UTF-8, or has a control character besides newline") \
+	X(PU_ERR_NOTE_FORMAT,      -162, "signed note lacks a blank line and signature lines after its text") \
+	X(PU_ERR_NOTE_ORIGIN,      -163, "checkpoint origin is empty or not a single line") \
+	X(PU_ERR_NOTE_TREE_SIZE,   -164, "checkpoint tree size is not canonical decimal below 2^64") \
+	X(PU_ERR_NOTE_ROOT,        -165, "checkpoint root hash is not 32 bytes of padded base64") \
+	X(PU_ERR_NOTE_EXTENSION,   -166, "checkpoint has an empty extension line") \
+	X(PU_ERR_NOTE_SIG_LINE,    -167, "signature line is not: em dash, space, key name, space, base64") \
+	X(PU_ERR_NOTE_KEY_NAME,    -168, "key name is empty or holds a space or a plus sign") \
+	X(PU_ERR_NOTE_SIG_BASE64,  -169, "signature is not padded base64 of a key id and signature bytes") \
+	X(PU_ERR_NOTE_TOO_MANY_SIGS, -170, "signed note has more than 100 signature lines") \
+	X(PU_ERR_NOTE_UNSIGNED,    -171, "signed note has no signature by the expected key") \
+	X(PU_ERR_NOTE_SIGNATURE,   -172, "signature by the expected key does not verify") \
+	X(PU_ERR_NOTE_TIMESTAMP,   -173, "cosignature timestamp is over 2^63-1") \
+	X(PU_ERR_NOTE_FORK,        -174, "two checkpoints of one log differ for the same tree size") \
+	X(PU_ERR_NOTE_OTHER_LOG,   -175, "checkpoints come from logs of different origins")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,
