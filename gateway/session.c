@@ -57,7 +57,8 @@ session_post(struct session *s, struct store_req *r)
 static int
 backlogged(struct session *s)
 {
-	return s->pending >= SESSION_MAX_PENDING ||
+	/* Submissions on their way to disk have their own bound (max_inflight_per_agency). */
+	return s->pending - s->inflight >= SESSION_MAX_PENDING ||
 	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER;
 }
 
