@@ -766,15 +766,46 @@ on_fetch_frame(struct session *s, const Puente__Fetch *f)
 }
 
 /*
+ * A message whose sender's key was marked compromised since before the gateway accepted it
+ * is held: its signature proves nothing any more (DESIGN.md §5). Later compromises do not
+ * touch messages accepted before them.
+ */
+static int
+sender_key_still_trusted(struct session *s, const struct store_req *r)
+{
+	struct header h;
+	const Puente__Agency *a;
+	const Puente__Key *k;
+	int rc;
+
+	if ((rc = header_decode(&h, r->header, r->header_len)) != PU_OK)
+		return rc;
+	a = directory_find_agency(&s->srv->dir, h.core->sender);
+	k = a ? directory_find_key(a, h.core->sender_key_id.data, h.core->sender_key_id.len,
+	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING) : NULL;
+	if (k == NULL)
+		rc = PU_ERR_UNKNOWN_KEY;
+	else if (k->status == PUENTE__KEY_STATUS__KEY_STATUS_COMPROMISED &&
+	    k->status_since <= r->accepted_at)
+		rc = PU_ERR_KEY_COMPROMISED;
+	header_free(&h);
+	return rc;
+}
+
+/*
  * The message is there for us: record (and audit) the fetch before anything leaves. The
  * same request goes on to the writer, whose answer starts the delivery: 1 when it did.
  */
 static int
 on_fetch_done(struct session *s, struct store_req *r)
 {
-	if (r->rc != PU_OK) {
+	int rc = r->rc;
+
+	if (rc == PU_OK)
+		rc = sender_key_still_trusted(s, r);
+	if (rc != PU_OK) {
 		s->dlv.active = 0;
-		session_error(s, r->rc, r->msg_id, NULL);
+		session_error(s, rc, r->msg_id, NULL);
 		return 0;
 	}
 	s->dlv.count = r->chunk_count;

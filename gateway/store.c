@@ -962,8 +962,9 @@ copy_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
 static int
 do_fetch(sqlite3 *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT m.header, m.chunk_count FROM deliveries d JOIN "
-	    "messages m USING (msg_id) WHERE d.msg_id = ? AND d.recipient = ? AND d.state < 2");
+	sqlite3_stmt *st = db_prepare(db, "SELECT m.header, m.chunk_count, m.accepted_at FROM "
+	    "deliveries d JOIN messages m USING (msg_id) WHERE d.msg_id = ? AND d.recipient = ? "
+	    "AND d.state < 2");
 	int rc = PU_ERR_NOT_QUEUED;
 
 	if (st == NULL)
@@ -973,6 +974,7 @@ do_fetch(sqlite3 *db, struct store_req *r)
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		rc = copy_blob(st, 0, &r->header, &r->header_len);
 		r->chunk_count = (uint32_t)sqlite3_column_int(st, 1);
+		r->accepted_at = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_finalize(st);
 	return rc;

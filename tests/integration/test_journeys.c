@@ -12,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "frames.pb-c.h"
@@ -267,12 +268,40 @@ international_adoption_review(void **state)
 	tc_close(&fed);
 }
 
+/* THREATS 17: the sender's key is found compromised since before acceptance: held. */
+static void
+sender_key_compromised_after_acceptance(void **state)
+{
+	static const char *const to_nle[] = { NLE };
+	struct tc tab, nle;
+	struct tc_msg m;
+	char err[64], hex[33], args[256];
+
+	(void)state;
+	assert_rc(tc_connect(&tab, H.port, &H.tab), PU_OK);
+	assert_rc(tc_connect(&nle, H.port, &H.nle), PU_OK);
+	assert_rc(tc_seal(&H.tab, &m, to_nle, 1, T_TRANSFER, 100, NULL), PU_OK);
+	assert_rc(tc_submit(&tab, &m, NULL, NULL, err, sizeof(err)), PU_OK);
+	sodium_bin2hex(hex, sizeof(hex), H.tab.sign.key_id, 16);
+	snprintf(args, sizeof(args), "revoke --id %s --key-id %s --since %lld", TAB, hex,
+	    (long long)time(NULL) - 3600);
+	assert_int_equal(harness_keys(&H, args), 0);
+	harness_publish(&H);
+	/* TAB's session is not dropped (its TLS key is fine) but its message is held. */
+	assert_rc(tc_fetch_open_receipt(&nle, &H.nle, m.sealed.msg_id, NULL, err, sizeof(err)),
+	    PU_ERR_KEY_COMPROMISED);
+	tc_msg_free(&m);
+	tc_close(&tab);
+	tc_close(&nle);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(interstate_transfer),
 		cmocka_unit_test(international_adoption_review),
+		cmocka_unit_test(sender_key_compromised_after_acceptance),	/* last: TAB's key is gone */
 	};
 
 	g_argc = argc;
