@@ -33,24 +33,6 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int
-send_message(struct tc *c, const struct tc_msg *m)
-{
-	int rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT, m->sealed.header,
-	    m->sealed.header_len);
-
-	for (uint32_t i = 0; rc == PU_OK && i < m->n_chunks; i++) {
-		Puente__Chunk ch = PUENTE__CHUNK__INIT;
-		ch.msg_id.data = (uint8_t *)m->sealed.msg_id;
-		ch.msg_id.len = 16;
-		ch.index = i;
-		ch.data.data = m->chunk[i];
-		ch.data.len = m->chunk_len[i];
-		rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, &ch.base);
-	}
-	return rc;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -89,7 +71,7 @@ main(int argc, char **argv)
 	while (done < (size_t)n) {
 		while (next < (size_t)n && next - done < (size_t)in_flight) {
 			sent_at[next] = now_s();
-			if (send_message(&c, &msgs[next]) != PU_OK)
+			if (tc_send_message(&c, &msgs[next]) != PU_OK)
 				return 74;
 			next++;
 		}

@@ -369,10 +369,8 @@ tc_msg_free(struct tc_msg *m)
 }
 
 int
-tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
-    char *err_name, size_t n)
+tc_send_message(struct tc *c, const struct tc_msg *m)
 {
-	ProtobufCMessage *out;
 	int rc;
 
 	rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT, m->sealed.header, m->sealed.header_len);
@@ -385,7 +383,17 @@ tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *recei
 		ch.data.len = m->chunk_len[i];
 		rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, &ch.base);
 	}
-	if (rc != PU_OK)
+	return rc;
+}
+
+int
+tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
+    char *err_name, size_t n)
+{
+	ProtobufCMessage *out;
+	int rc;
+
+	if ((rc = tc_send_message(c, m)) != PU_OK)
 		return rc;
 	if ((rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &out, err_name, n)) != PU_OK)
 		return rc;

@@ -89,6 +89,8 @@ struct tc_msg {
 int tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size_t n_to,
     int type, uint64_t att_size, const struct seal_params *params);
 void tc_msg_free(struct tc_msg *m);
+/* SUBMIT and every chunk, without waiting for the answer (pipelining). */
+int tc_send_message(struct tc *c, const struct tc_msg *m);
 /* SUBMIT and every chunk, then wait for GATEWAY_RECEIPT (raw Signed bytes in *receipt). */
 int tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
     char *err_name, size_t n);
