@@ -3,18 +3,21 @@
  *
  *   puente-make-corpus tests/corpus
  *
- * fills OUTDIR/{header,chunk,directory,frame}/ with valid inputs made through the real
- * library and a few invalid ones, each named for what it holds. The federation is the
- * targets' own (testrng seeded with FUZZ_RNG_SEED, then fx_init), so the valid seeds verify
- * there, and a second run rewrites the same bytes. Files it does not name are left alone:
- * the regress-* reproducers live beside the seeds.
+ * fills OUTDIR/{header,chunk,directory,frame,note,proof}/ with valid inputs made through
+ * the real library and a few invalid ones, each named for what it holds. The federation is
+ * the targets' own (testrng seeded with FUZZ_RNG_SEED, then fx_init), so the valid seeds
+ * verify there, and a second run rewrites the same bytes. Files it does not name are left
+ * alone: the regress-* reproducers live beside the seeds.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <sodium.h>
 
 #include "buf.h"
 #include "crypto.h"
@@ -22,6 +25,8 @@
 #include "frame.h"
 #include "frames.pb-c.h"
 #include "fuzz.h"
+#include "merkle.h"
+#include "note.h"
 #include "pb.h"
 #include "pu_err.h"
 #include "receipt.h"
@@ -847,6 +852,200 @@ frame_seeds(struct corpus *c)
 		buf_free(&f[i].body);
 }
 
+/* fuzz_note.c's key names; its keys are the fixture's gateway and auditor signing keys. */
+#define NOTE_LOG "mx-cmx-gw01.puente.example/log"
+#define NOTE_WITNESS "mx-fed-auditoria.puente.example/witness"
+#define NOTE_FAKE_SIG "\xe2\x80\x94 " NOTE_LOG " AAAAAAAAAA==\n"
+
+/* Checkpoint text of a tree of `size` leaves (the root only has to be well formed). */
+static size_t
+note_text(struct buf *b, uint64_t size, const char *extension)
+{
+	uint8_t root[MERKLE_HASH_LEN];
+
+	merkle_leaf_hash(root, &size, sizeof(size));
+	check(note_checkpoint_format(NOTE_LOG, size, root, b), "checkpoint");
+	if (extension != NULL)
+		put(b, extension, strlen(extension));
+	return b->len;
+}
+
+/* Text, blank line, the log's signature, and the witness's cosignature when asked. */
+static void
+note_signed(struct corpus *c, struct buf *b, uint64_t size, const char *extension,
+    int cosigned)
+{
+	const struct fx_agency *gw = fx_agency(&c->fx, GW);
+	const struct fx_agency *aud = fx_agency(&c->fx, "MX-FED-AUDITORIA");
+	size_t text_len;
+
+	buf_init(b, NOTE_MAX_LEN);
+	text_len = note_text(b, size, extension);
+	put_u8(b, '\n');
+	check(note_sign(b->data, text_len, NOTE_LOG, gw->sign_sk, gw->sign_pk, b), "sign");
+	if (cosigned)
+		check(note_cosign(b->data, text_len, NOTE_WITNESS, aud->sign_sk, aud->sign_pk,
+		    FX_NOW, b), "cosign");
+}
+
+static void
+note_seeds(struct corpus *c)
+{
+	static const struct {
+		const char *name, *text;
+	} bad[] = {
+		{ "note-cr", NOTE_LOG "\r\n8\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n"
+		    NOTE_FAKE_SIG },
+		{ "note-size-leading-zero", NOTE_LOG "\n08\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n" NOTE_FAKE_SIG },
+		{ "note-root-unpadded", NOTE_LOG "\n8\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\n\n" NOTE_FAKE_SIG },
+		{ "note-extra-blank-line", NOTE_LOG "\n8\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n\n" NOTE_FAKE_SIG },
+		{ "note-no-signature", NOTE_LOG "\n8\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n" },
+		{ "note-key-name-plus", NOTE_LOG "\n8\n"
+		    "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n"
+		    "\xe2\x80\x94 log+1 AAAAAAAAAA==\n" },
+		/* tlog-cosignature.md's example: well formed, by keys nobody here holds. */
+		{ "c2sp-example", "example.com/behind-the-sofa\n20852163\n"
+		    "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+		    "\xe2\x80\x94 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+"
+		    "ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+		    "\xe2\x80\x94 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcr"
+		    "tPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n" },
+	};
+	const struct fx_agency *aud = fx_agency(&c->fx, "MX-FED-AUDITORIA");
+	struct buf b;
+	size_t text_len;
+
+	note_signed(c, &b, 8, NULL, 0);
+	seed_write(c, "note", "valid-checkpoint", b.data, b.len);
+	/* One flipped bit in the signature, not in its last (padding-bound) digit. */
+	b.data[b.len - 6] = b.data[b.len - 6] == 'A' ? 'B' : 'A';
+	seed_write(c, "note", "note-bad-signature", b.data, b.len);
+	buf_free(&b);
+	note_signed(c, &b, 8, NULL, 1);
+	seed_write(c, "note", "valid-cosigned", b.data, b.len);
+	buf_free(&b);
+	note_signed(c, &b, 0, NULL, 1);
+	seed_write(c, "note", "valid-empty-tree", b.data, b.len);
+	buf_free(&b);
+	note_signed(c, &b, UINT64_MAX, "puente/1 extension\n", 1);
+	seed_write(c, "note", "valid-extension-line", b.data, b.len);
+	buf_free(&b);
+
+	/* The log's name, the auditor's key: a signature by the wrong key. */
+	buf_init(&b, NOTE_MAX_LEN);
+	text_len = note_text(&b, 8, NULL);
+	put_u8(&b, '\n');
+	check(note_sign(b.data, text_len, NOTE_LOG, aud->sign_sk, aud->sign_pk, &b), "sign");
+	seed_write(c, "note", "note-wrong-key", b.data, b.len);
+	/* 101 signature lines, one over the cap. */
+	for (int i = 0; i < NOTE_MAX_SIGS; i++)
+		put(&b, "\xe2\x80\x94 k AAAAAAAAAA==\n", 19);
+	seed_write(c, "note", "note-too-many-signatures", b.data, b.len);
+	buf_free(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		seed_write(c, "note", bad[i].name, (const uint8_t *)bad[i].text,
+		    strlen(bad[i].text));
+}
+
+/* fuzz_proof.c's fixed tree: leaf i is u64be(i). */
+#define PROOF_TREE_LEAVES 64
+#define PROOF_CONSISTENCY 0x01
+#define PROOF_RAW 0x02
+
+static int
+proof_leaf(void *arg, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+{
+	const uint8_t *leaves = arg;
+
+	memcpy(out, leaves + index * MERKLE_HASH_LEN, MERKLE_HASH_LEN);
+	return PU_OK;
+}
+
+static void
+proof_write(struct corpus *c, const char *name, uint8_t flags, uint64_t a, uint64_t b,
+    const uint8_t *hashes, size_t n)
+{
+	struct buf out;
+
+	buf_init(&out, SEED_CAP);
+	put_u8(&out, flags);
+	for (int k = 56; k >= 0; k -= 8)
+		put_u8(&out, (uint8_t)(a >> k));
+	for (int k = 56; k >= 0; k -= 8)
+		put_u8(&out, (uint8_t)(b >> k));
+	put(&out, hashes, n * MERKLE_HASH_LEN);
+	seed_write(c, "proof", name, out.data, out.len);
+	buf_free(&out);
+}
+
+/* The fixed tree's real proof, altered by `extra` hashes more (> 0) or fewer (< 0). */
+static void
+proof_tree_seed(struct corpus *c, uint8_t *leaves, uint8_t flags, uint64_t a, uint64_t b,
+    int extra, const char *what)
+{
+	uint8_t proof[(MERKLE_MAX_PROOF + 1) * MERKLE_HASH_LEN] = { 0 };
+	char name[128];
+	size_t n;
+
+	if (flags & PROOF_CONSISTENCY)
+		check(merkle_consistency_proof(proof_leaf, leaves, a, b, proof, &n), "proof");
+	else
+		check(merkle_inclusion_proof(proof_leaf, leaves, a, b, proof, &n), "proof");
+	snprintf(name, sizeof(name), "%s-%" PRIu64 "-%" PRIu64 "%s",
+	    flags & PROOF_CONSISTENCY ? "consistency" : "inclusion", a, b, what);
+	proof_write(c, name, flags, a, b, proof, extra >= 0 ? n + (size_t)extra :
+	    n - (size_t)-extra);
+}
+
+static void
+proof_seeds(struct corpus *c)
+{
+	static const uint64_t incl[][2] = { { 0, 1 }, { 0, 8 }, { 5, 8 }, { 2, 3 }, { 1, 5 },
+	    { 13, 64 }, { 63, 64 }, { 30, 33 } };
+	static const uint64_t cons[][2] = { { 1, 1 }, { 1, 8 }, { 6, 8 }, { 2, 5 }, { 6, 7 },
+	    { 3, 64 }, { 31, 33 }, { 64, 64 } };
+	/* transparency-dev/merkle testdata/inclusion/1/happy-path.json: leaf, root, proof. */
+	static const char *const td[] = {
+		"6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+		"5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+		"96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+		"5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+		"6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+	};
+	static uint8_t leaves[PROOF_TREE_LEAVES * MERKLE_HASH_LEN];
+	uint8_t raw[(MERKLE_MAX_PROOF + 2) * MERKLE_HASH_LEN] = { 0 }, in[8];
+
+	for (uint64_t i = 0; i < PROOF_TREE_LEAVES; i++) {
+		for (unsigned k = 0; k < 8; k++)
+			in[k] = (uint8_t)(i >> (56 - 8 * k));
+		merkle_leaf_hash(leaves + i * MERKLE_HASH_LEN, in, sizeof(in));
+	}
+	for (size_t i = 0; i < sizeof(incl) / sizeof(incl[0]); i++)
+		proof_tree_seed(c, leaves, 0, incl[i][0], incl[i][1], 0, "");
+	for (size_t i = 0; i < sizeof(cons) / sizeof(cons[0]); i++)
+		proof_tree_seed(c, leaves, PROOF_CONSISTENCY, cons[i][0], cons[i][1], 0, "");
+	proof_tree_seed(c, leaves, 0, 5, 8, 1, "-one-too-many");
+	proof_tree_seed(c, leaves, PROOF_CONSISTENCY, 6, 8, -1, "-one-too-few");
+	proof_write(c, "inclusion-index-past-size", 0, 8, 8, raw, 3);
+	proof_write(c, "consistency-shrinks", PROOF_CONSISTENCY, 8, 6, raw, 2);
+	proof_write(c, "consistency-from-empty", PROOF_CONSISTENCY, 0, 5, raw, 0);
+
+	for (size_t i = 0; i < sizeof(td) / sizeof(td[0]); i++)
+		if (sodium_hex2bin(raw + i * MERKLE_HASH_LEN, MERKLE_HASH_LEN, td[i], 64, NULL,
+		    NULL, NULL) != 0)
+			die("bad hex in the transparency-dev vector");
+	proof_write(c, "raw-transparency-dev-inclusion", PROOF_RAW, 0, 8, raw, 5);
+	/* Trees too big to build: the longest proofs, judged on length and hashed through. */
+	memset(raw, 0, sizeof(raw));
+	proof_write(c, "raw-inclusion-2^64-1", PROOF_RAW, 0, UINT64_MAX, raw, 2 + 64);
+	proof_write(c, "raw-consistency-2^64-1", PROOF_RAW | PROOF_CONSISTENCY, 3, UINT64_MAX,
+	    raw, 2 + MERKLE_MAX_PROOF);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -874,6 +1073,8 @@ main(int argc, char **argv)
 	header_seeds(&c);
 	directory_seeds(&c);
 	frame_seeds(&c);
+	note_seeds(&c);
+	proof_seeds(&c);
 	header_free(&c.h);
 	fx_msg_free(&c.one);
 	fx_free(&c.fx);

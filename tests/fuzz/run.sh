@@ -10,7 +10,7 @@
 # fix. Exit status: 0 when no target crashed, 1 when one did, 64 usage, 66 no fuzz build.
 set -u
 
-targets="frame header chunk directory config casejson"
+targets="frame header chunk directory config casejson note proof"
 
 usage() {
 	echo "usage: $0 BUILD_DIR SECONDS" >&2
