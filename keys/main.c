@@ -493,7 +493,7 @@ static const struct command commands[] = {
 	{ "init", cmd_init, "--dir DIR --name TEXT [--insecure-no-passphrase]",
 	  "create a federation: root key, X.509 CA and the first directory" },
 	{ "add-agency", cmd_add_agency, "--dir DIR --id ID --role state|federal|auditor|gateway "
-	  "--name TEXT [--state XXX] [--address HOST:PORT] [--out DIR] [--cert-days N]",
+	  "--name TEXT [--state CODE] [--address HOST:PORT] [--out DIR] [--cert-days N]",
 	  "add an agency or gateway: its keys, TLS certificate and folder" },
 	{ "renew-cert", cmd_renew_cert, "--dir DIR --id ID [--cert-days N] [--new-key]",
 	  "issue a new TLS certificate (same key and pin unless --new-key)" },

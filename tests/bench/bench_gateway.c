@@ -39,7 +39,7 @@ main(int argc, char **argv)
 	static const char *const to[] = { "MX-NLE-PPNNA", "MX-FED-PFPNNA" };
 	struct tc_agency tla;
 	struct tc c;
-	struct tc_msg *msgs;
+	struct fx_msg *msgs;
 	double *sent_at, *lat, t0, elapsed;
 	char dir[1200];
 	int port, in_flight, n;
@@ -89,7 +89,7 @@ main(int argc, char **argv)
 	    (unsigned long long)size, in_flight, n / elapsed, n * (double)size / elapsed / 1e6,
 	    lat[n / 2], lat[n * 9 / 10], lat[n * 99 / 100], lat[n - 1]);
 	for (int i = 0; i < n; i++)
-		tc_msg_free(&msgs[i]);
+		fx_msg_free(&msgs[i]);
 	free(msgs);
 	free(sent_at);
 	free(lat);

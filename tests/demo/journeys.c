@@ -66,7 +66,7 @@ main(int argc, char **argv)
 	    *const to_nle_only[] = { NLE }, *const with_fed[] = { FED, NLE }, *const to_tab[] = { TAB };
 	struct harness h;
 	struct tc tla, nle, tab, fed;
-	struct tc_msg transfer, report, bad, review, decision, fake;
+	struct fx_msg transfer, report, bad, review, decision, fake;
 	struct seal_params reply = { 0 }, intl = { 0 }, answer = { 0 };
 	uint8_t mac[32];
 	char err[64];
@@ -130,12 +130,12 @@ main(int argc, char **argv)
 	    h.work, "");
 	say("no leaf holds a name or CURP: only agencies, message ids, the case id, outcome, time%s%s", "", "");
 
-	tc_msg_free(&transfer);
-	tc_msg_free(&report);
-	tc_msg_free(&bad);
-	tc_msg_free(&review);
-	tc_msg_free(&decision);
-	tc_msg_free(&fake);
+	fx_msg_free(&transfer);
+	fx_msg_free(&report);
+	fx_msg_free(&bad);
+	fx_msg_free(&review);
+	fx_msg_free(&decision);
+	fx_msg_free(&fake);
 	tc_close(&tla);
 	tc_close(&nle);
 	tc_close(&tab);

@@ -454,7 +454,7 @@ expect_quiet(struct tc *c, int ms)
 }
 
 static void
-send_header(struct tc *c, const struct tc_msg *m)
+send_header(struct tc *c, const struct fx_msg *m)
 {
 	assert_rc(tc_send_body(c, F_SUBMIT, m->sealed.header, m->sealed.header_len), PU_OK);
 }
@@ -474,7 +474,7 @@ send_chunk_data(struct tc *c, const uint8_t *msg_id, uint32_t index, const uint8
 }
 
 static void
-send_chunk(struct tc *c, const struct tc_msg *m, uint32_t index)
+send_chunk(struct tc *c, const struct fx_msg *m, uint32_t index)
 {
 	send_chunk_data(c, m->sealed.msg_id, index, m->chunk[index], m->chunk_len[index]);
 }
@@ -482,7 +482,7 @@ send_chunk(struct tc *c, const struct tc_msg *m, uint32_t index)
 /* ---- messages ---------------------------------------------------------------------- */
 
 static void
-seal(const struct tc_agency *from, struct tc_msg *m, const char *const *to, size_t n_to,
+seal(const struct tc_agency *from, struct fx_msg *m, const char *const *to, size_t n_to,
     int type, uint64_t att_size, const struct seal_params *p)
 {
 	assert_rc(tc_seal(from, m, to, n_to, type, att_size, p), PU_OK);
@@ -490,14 +490,14 @@ seal(const struct tc_agency *from, struct tc_msg *m, const char *const *to, size
 
 /* A small case transfer from `from` to NLE. */
 static void
-seal_small(const struct tc_agency *from, struct tc_msg *m)
+seal_small(const struct tc_agency *from, struct fx_msg *m)
 {
 	seal(from, m, TO_NLE, 1, T_CASE, 1000, NULL);
 }
 
 /* Submit, get the gateway receipt and check it against the header (signer, id, hash). */
 static void
-submit_ok(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len)
+submit_ok(struct tc *c, const struct fx_msg *m, uint8_t **receipt, size_t *receipt_len)
 {
 	struct header h;
 	Puente__GatewayReceipt *gr;
@@ -521,7 +521,7 @@ submit_ok(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *recei
 
 /* Submit (header and every chunk as sealed) and expect this error naming the message. */
 static void
-submit_refused(struct tc *c, const struct tc_msg *m, const char *code)
+submit_refused(struct tc *c, const struct fx_msg *m, const char *code)
 {
 	int64_t since = audit_size();
 
@@ -534,7 +534,7 @@ submit_refused(struct tc *c, const struct tc_msg *m, const char *code)
 
 /* The same from a fresh session of `as`, closed afterwards. */
 static void
-submit_refused_as(const struct tc_agency *as, const struct tc_msg *m, const char *code)
+submit_refused_as(const struct tc_agency *as, const struct fx_msg *m, const char *code)
 {
 	struct tc c;
 
@@ -687,7 +687,7 @@ static void
 assert_still_serving(void)
 {
 	struct tc tla, nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t mac[32];
 
 	assert_true(harness_alive(&H));
@@ -699,7 +699,7 @@ assert_still_serving(void)
 	assert_memory_equal(mac, m.sealed.receipt_mac, 32);
 	tc_close(&nle);
 	tc_close(&tla);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 }
 
 /* ---- header editing (the malicious sender) -------------------------------------------- */
@@ -744,7 +744,7 @@ edit_duplicate_recipient(Puente__HeaderCore *core, Puente__Manifest *man, void *
 
 /* Flip one bit of the encoded SignedHeader's field (1 core, 2 manifest, 3 signature). */
 static void
-flip_signed_header_bit(struct tc_msg *m, int field)
+flip_signed_header_bit(struct fx_msg *m, int field)
 {
 	Puente__SignedHeader *sh = puente__signed_header__unpack(NULL, m->sealed.header_len,
 	    m->sealed.header);
@@ -799,7 +799,7 @@ end_to_end_with_receipts(void **state)
 {
 	static const char *const to[] = { NLE, FED };
 	struct tc tla, nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	struct header h;
 	Puente__GatewayReceipt *gr;
 	ProtobufCMessage *out;
@@ -858,7 +858,7 @@ end_to_end_with_receipts(void **state)
 	free(again);
 	free(receipt);
 	header_free(&h);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	tc_close(&tla);
 	tc_close(&nle);
 }
@@ -869,14 +869,14 @@ end_to_end_with_receipts(void **state)
 static void
 g1_header_signed_by_another_agency(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	tc_resign(&m, &H.tab, NULL, NULL);
 	submit_refused_as(&H.tla, &m, "PU_ERR_SIGNATURE");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -884,28 +884,28 @@ g1_header_signed_by_another_agency(void **state)
 static void
 g1_header_names_another_agencys_key(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	tc_resign(&m, &H.tab, edit_sender_key, H.tab.sign.key_id);
 	submit_refused_as(&H.tla, &m, "PU_ERR_UNKNOWN_KEY");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 static void
 g1_flipped_bit_in_signature(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	flip_signed_header_bit(&m, 3);
 	submit_refused_as(&H.tla, &m, "PU_ERR_SIGNATURE");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -913,20 +913,20 @@ g1_flipped_bit_in_signature(void **state)
 static void
 g1_flipped_bit_in_manifest(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	flip_signed_header_bit(&m, 2);
 	submit_refused_as(&H.tla, &m, "PU_ERR_SIGNATURE");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 /* TAB's session submits a valid header whose sender is TLA. */
 static void submit_undecodable(const struct tc_agency *as, const uint8_t *hdr, size_t len,
-    const struct tc_msg *chunks_of, const char *code);
+    const struct fx_msg *chunks_of, const char *code);
 
 /*
  * The core re-encoded non-canonically (version as the two-byte varint 81 00) and signed over
@@ -937,7 +937,7 @@ static void
 g1_signature_over_noncanonical_core(void **state)
 {
 	Puente__SignedHeader *sh;
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t *core;
 
 	(void)state;
@@ -956,20 +956,20 @@ g1_signature_over_noncanonical_core(void **state)
 	assert_nothing_stored(m.sealed.msg_id);
 	free(core);
 	puente__signed_header__free_unpacked(sh, NULL);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 static void
 g1_sender_is_not_the_tls_identity(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	submit_refused_as(&H.tab, &m, "PU_ERR_NOT_SENDER");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -977,13 +977,13 @@ static void
 g2_recipient_not_in_directory(void **state)
 {
 	static const char *const to[] = { "MX-JAL-PPNNA" };
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal(&H.tla, &m, to, 1, T_CASE, 1000, NULL);
 	submit_refused_as(&H.tla, &m, "PU_ERR_RECIPIENT_UNKNOWN");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -991,21 +991,21 @@ g2_recipient_not_in_directory(void **state)
 static void
 g2_stanza_key_of_another_agency(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	tc_resign(&m, &H.tla, edit_stanza_key, H.tab.enc.key_id);
 	submit_refused_as(&H.tla, &m, "PU_ERR_STANZA_KEY");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 /* A header the gateway cannot accept structurally has no msg_id to name in the ERROR. */
 static void
 submit_undecodable(const struct tc_agency *as, const uint8_t *hdr, size_t len,
-    const struct tc_msg *chunks_of, const char *code)
+    const struct fx_msg *chunks_of, const char *code)
 {
 	int64_t since = audit_size();
 	struct tc c;
@@ -1018,10 +1018,10 @@ submit_undecodable(const struct tc_agency *as, const uint8_t *hdr, size_t len,
 	expect_error(&c, code, NULL);
 	expect_reject_audited(since, code, NULL);
 	/* the session goes on */
-	struct tc_msg ok;
+	struct fx_msg ok;
 	seal_small(as, &ok);
 	submit_ok(&c, &ok, NULL, NULL);
-	tc_msg_free(&ok);
+	fx_msg_free(&ok);
 	tc_close(&c);
 }
 
@@ -1029,7 +1029,7 @@ static void
 g2_duplicate_recipient(void **state)
 {
 	static const char *const to[] = { NLE, FED };
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal(&H.tla, &m, to, 2, T_CASE, 1000, NULL);
@@ -1037,7 +1037,7 @@ g2_duplicate_recipient(void **state)
 	submit_undecodable(&H.tla, m.sealed.header, m.sealed.header_len, &m,
 	    "PU_ERR_RECIPIENT_DUPLICATE");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1045,14 +1045,14 @@ static void
 g3_unknown_protocol_version(void **state)
 {
 	uint32_t v = 2;
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	tc_resign(&m, &H.tla, edit_version, &v);
 	submit_undecodable(&H.tla, m.sealed.header, m.sealed.header_len, &m, "PU_ERR_VERSION");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1066,7 +1066,7 @@ g3_suspended_agency(void **state)
 {
 	static const char *const to_tab[] = { TAB };
 	struct tc open_tab, c;
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	int64_t since = audit_size();
@@ -1093,7 +1093,7 @@ g3_suspended_agency(void **state)
 	seal(&H.tla, &m, to_tab, 1, T_CASE, 1000, NULL);
 	submit_refused_as(&H.tla, &m, "PU_ERR_AGENCY_SUSPENDED");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 
 	assert_int_equal(harness_keys(&H, "reinstate --id " TAB), 0);
@@ -1101,7 +1101,7 @@ g3_suspended_agency(void **state)
 	connect_as(&c, &H.tab);
 	seal_small(&H.tab, &m);
 	submit_ok(&c, &m, NULL, NULL);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	tc_close(&c);
 	assert_still_serving();
 	/*
@@ -1121,7 +1121,7 @@ static void
 g4_retry_same_header(void **state)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t *r1, *r2;
 	size_t r1_len, r2_len;
 	int64_t since;
@@ -1158,7 +1158,7 @@ g4_retry_same_header(void **state)
 	    m.sealed.msg_id, 0), 0);
 	free(r1);
 	free(r2);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1167,7 +1167,7 @@ g4_same_msg_id_other_header(void **state)
 {
 	struct seal_params p = { 0 };
 	struct tc c;
-	struct tc_msg a, b;
+	struct fx_msg a, b;
 
 	(void)state;
 	connect_as(&c, &H.tla);
@@ -1179,8 +1179,8 @@ g4_same_msg_id_other_header(void **state)
 	submit_refused(&c, &b, "PU_ERR_CONFLICT");
 	tc_close(&c);
 	assert_int_equal(inbox_count(&H.nle, a.sealed.msg_id), 1);
-	tc_msg_free(&a);
-	tc_msg_free(&b);
+	fx_msg_free(&a);
+	fx_msg_free(&b);
 	assert_still_serving();
 }
 
@@ -1189,7 +1189,7 @@ g4_msg_id_reused_by_another_agency(void **state)
 {
 	struct seal_params p = { 0 };
 	struct tc c;
-	struct tc_msg a, b;
+	struct fx_msg a, b;
 
 	(void)state;
 	connect_as(&c, &H.tla);
@@ -1200,8 +1200,8 @@ g4_msg_id_reused_by_another_agency(void **state)
 	seal(&H.tab, &b, TO_NLE, 1, T_CASE, 1000, &p);
 	submit_refused_as(&H.tab, &b, "PU_ERR_CONFLICT");
 	assert_int_equal(inbox_count(&H.nle, a.sealed.msg_id), 1);
-	tc_msg_free(&a);
-	tc_msg_free(&b);
+	fx_msg_free(&a);
+	fx_msg_free(&b);
 	assert_still_serving();
 }
 
@@ -1210,7 +1210,7 @@ g4_created_too_far_in_the_future(void **state)
 {
 	struct seal_params p = { 0 };
 	struct tc c;
-	struct tc_msg m, edge;
+	struct fx_msg m, edge;
 
 	(void)state;
 	connect_as(&c, &H.tla);
@@ -1218,7 +1218,7 @@ g4_created_too_far_in_the_future(void **state)
 	wait_second_start();
 	p.created_at = (int64_t)time(NULL) + 301;
 	seal_small(&H.tla, &m);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	seal(&H.tla, &m, TO_NLE, 1, T_CASE, 1000, &p);
 	submit_refused(&c, &m, "PU_ERR_FUTURE");
 	assert_nothing_stored(m.sealed.msg_id);
@@ -1227,8 +1227,8 @@ g4_created_too_far_in_the_future(void **state)
 	seal(&H.tla, &edge, TO_NLE, 1, T_CASE, 1000, &p);
 	submit_ok(&c, &edge, NULL, NULL);
 	tc_close(&c);
-	tc_msg_free(&m);
-	tc_msg_free(&edge);
+	fx_msg_free(&m);
+	fx_msg_free(&edge);
 	assert_still_serving();
 }
 
@@ -1236,7 +1236,7 @@ static void
 g4_already_expired(void **state)
 {
 	struct seal_params p = { 0 };
-	struct tc_msg m;
+	struct fx_msg m;
 	int64_t now = (int64_t)time(NULL);
 
 	(void)state;
@@ -1245,7 +1245,7 @@ g4_already_expired(void **state)
 	seal(&H.tla, &m, TO_NLE, 1, T_CASE, 1000, &p);
 	submit_refused_as(&H.tla, &m, "PU_ERR_EXPIRED");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1254,18 +1254,18 @@ static void
 g4_lifetime_over_seven_days(void **state)
 {
 	struct seal_params p = { 0 };
-	struct tc_msg m;
+	struct fx_msg m;
 	int64_t now = (int64_t)time(NULL), life = 7 * 86400 + 1;
 
 	(void)state;
 	p.expires_at = now + life;
 	assert_int_not_equal(tc_seal(&H.tla, &m, TO_NLE, 1, T_CASE, 1000, &p), PU_OK);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	seal_small(&H.tla, &m);
 	tc_resign(&m, &H.tla, edit_expires, &life);
 	submit_refused_as(&H.tla, &m, "PU_ERR_EXPIRY_TOO_LONG");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1278,7 +1278,7 @@ static void
 g5_chunk_hash_not_in_manifest(void **state)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 	int64_t since = audit_size();
 
 	(void)state;
@@ -1297,7 +1297,7 @@ g5_chunk_hash_not_in_manifest(void **state)
 	tc_close(&c);
 	/* chunk 0's spool file is gone too */
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1305,7 +1305,7 @@ static void
 g5_chunk_out_of_order(void **state)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 	int64_t since = audit_size();
 
 	(void)state;
@@ -1322,7 +1322,7 @@ g5_chunk_out_of_order(void **state)
 	expect_quiet(&c, 200);
 	tc_close(&c);
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1330,7 +1330,7 @@ static void
 g5_chunk_larger_than_declared(void **state)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t *big;
 	int64_t since = audit_size();
 
@@ -1348,7 +1348,7 @@ g5_chunk_larger_than_declared(void **state)
 	submit_ok(&c, &m, NULL, NULL);
 	tc_close(&c);
 	free(big);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1369,7 +1369,7 @@ g6_submit_not_protobuf(void **state)
 static void
 g6_submit_unknown_field(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t *b;
 
 	(void)state;
@@ -1381,7 +1381,7 @@ g6_submit_unknown_field(void **state)
 	submit_undecodable(&H.tla, b, m.sealed.header_len + 2, &m, "PU_ERR_PB_UNKNOWN_FIELD");
 	assert_nothing_stored(m.sealed.msg_id);
 	free(b);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1390,7 +1390,7 @@ static void
 g6_core_unknown_field_signed(void **state)
 {
 	Puente__SignedHeader *sh;
-	struct tc_msg m;
+	struct fx_msg m;
 	uint8_t *core;
 
 	(void)state;
@@ -1409,21 +1409,21 @@ g6_core_unknown_field_signed(void **state)
 	assert_nothing_stored(m.sealed.msg_id);
 	free(core);
 	puente__signed_header__free_unpacked(sh, NULL);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 static void
 g6_submit_truncated(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.tla, &m);
 	submit_undecodable(&H.tla, m.sealed.header, m.sealed.header_len - 10, &m,
 	    "PU_ERR_PB_DECODE");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1433,7 +1433,7 @@ static void
 g7_submit_before_hello(void **state)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	int64_t since = audit_size();
@@ -1444,7 +1444,7 @@ g7_submit_before_hello(void **state)
 	expect_closed(&c, 3000);
 	tc_close(&c);
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 	expect_session_failure_audited(since, "PU_ERR_FRAME_UNEXPECTED", TLA);
 }
@@ -1623,7 +1623,7 @@ static void
 disconnect_mid_message(int abrupt)
 {
 	struct tc c;
-	struct tc_msg m;
+	struct fx_msg m;
 	char needle[96];
 	unsigned long sid;
 
@@ -1649,7 +1649,7 @@ disconnect_mid_message(int abrupt)
 	for (int i = 0; i < 100 && spool_files(m.sealed.msg_id, NULL) > 0; i++)
 		sleep_ms(10);
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 }
 
 static void
@@ -1692,7 +1692,7 @@ static void
 g7_peer_that_never_reads(void **state)
 {
 	struct tc tla, nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	struct header h;
 	uint8_t mac[32];
 	long rss0, rss1, t0;
@@ -1717,7 +1717,7 @@ g7_peer_that_never_reads(void **state)
 	assert_rc(send_receipt(&nle, &H.nle, &h, mac), PU_OK);
 	header_free(&h);
 	tc_close(&nle);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1759,10 +1759,10 @@ g7_pipelining_peer_that_never_reads(void **state)
 	(void)state;
 	connect_as(&tla, &H.tla);
 	for (int i = 0; i < PIPELINE_QUEUED; i++) {
-		struct tc_msg m;
+		struct fx_msg m;
 		seal(&H.tla, &m, to_tab, 1, T_CASE, 100, NULL);
 		submit_ok(&tla, &m, NULL, NULL);
-		tc_msg_free(&m);
+		fx_msg_free(&m);
 	}
 	tc_close(&tla);
 	connect_as(&tab, &H.tab);
@@ -1789,26 +1789,26 @@ g7_pipelining_peer_that_never_reads(void **state)
 static void
 g8_auditor_sends_a_case_message(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal_small(&H.aud, &m);
 	submit_refused_as(&H.aud, &m, "PU_ERR_POLICY");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
 static void
 g8_state_sends_a_federal_decision(void **state)
 {
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal(&H.tla, &m, TO_NLE, 1, PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_FEDERAL_DECISION, 1000, NULL);
 	submit_refused_as(&H.tla, &m, "PU_ERR_POLICY");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1818,7 +1818,7 @@ g8_international_adoption_needs_the_federal_procuraduria(void **state)
 	static const char *const with_fed[] = { NLE, FED };
 	struct seal_params p = { 0 };
 	struct tc c, fed, nle;
-	struct tc_msg m, ok;
+	struct fx_msg m, ok;
 	uint8_t mac[32];
 
 	(void)state;
@@ -1848,8 +1848,8 @@ g8_international_adoption_needs_the_federal_procuraduria(void **state)
 	connect_as(&nle, &H.nle);
 	assert_rc(fetch_open_receipt(&nle, &H.nle, ok.sealed.msg_id, mac), PU_OK);
 	tc_close(&nle);
-	tc_msg_free(&m);
-	tc_msg_free(&ok);
+	fx_msg_free(&m);
+	fx_msg_free(&ok);
 	assert_still_serving();
 }
 
@@ -1862,13 +1862,13 @@ static void
 g8_auditor_as_recipient(void **state)
 {
 	static const char *const to[] = { NLE, AUD };
-	struct tc_msg m;
+	struct fx_msg m;
 
 	(void)state;
 	seal(&H.tla, &m, to, 2, T_CASE, 1000, NULL);
 	submit_refused_as(&H.tla, &m, "PU_ERR_STANZA_KEY");
 	assert_nothing_stored(m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	assert_still_serving();
 }
 
@@ -1876,7 +1876,7 @@ g8_auditor_as_recipient(void **state)
 
 /* A stored TLA -> NLE message, its header decoded. */
 static void
-stored_message(struct tc_msg *m, struct header *h)
+stored_message(struct fx_msg *m, struct header *h)
 {
 	struct tc c;
 
@@ -1897,7 +1897,7 @@ static void
 g9_receipt_from_a_non_recipient(void **state)
 {
 	struct tc tab, nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	struct header h;
 	uint8_t *r, mac[32];
 	size_t len;
@@ -1931,7 +1931,7 @@ g9_receipt_from_a_non_recipient(void **state)
 	/* both refusals are audited, naming the message */
 	expect_reject_audited(since, "PU_ERR_NOT_DELIVERED", m.sealed.msg_id);
 	expect_reject_audited(since, "PU_ERR_RECEIPT_SIGNER", m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 }
 
 /* NLE's receipt of A relabelled with B's msg_id (A's header hash): checked against B. */
@@ -1939,7 +1939,7 @@ static void
 g9_receipt_replayed_for_another_message(void **state)
 {
 	struct tc nle;
-	struct tc_msg a, b;
+	struct fx_msg a, b;
 	struct header ha, hb, fa, fb;
 	uint8_t *r, mac_a[32], mac_b[32];
 	size_t len;
@@ -1968,15 +1968,15 @@ g9_receipt_replayed_for_another_message(void **state)
 	header_free(&hb);
 	assert_still_serving();
 	expect_reject_audited(since, "PU_ERR_RECEIPT_MISMATCH", b.sealed.msg_id);
-	tc_msg_free(&a);
-	tc_msg_free(&b);
+	fx_msg_free(&a);
+	fx_msg_free(&b);
 }
 
 static void
 g9_receipt_before_fetch(void **state)
 {
 	struct tc nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	struct header h;
 	uint8_t *r, mac[32];
 	size_t len;
@@ -1995,7 +1995,7 @@ g9_receipt_before_fetch(void **state)
 	header_free(&h);
 	assert_still_serving();
 	expect_reject_audited(since, "PU_ERR_NOT_DELIVERED", m.sealed.msg_id);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 }
 
 /* ---- group 13: TLS --------------------------------------------------------------------- */
@@ -2121,7 +2121,7 @@ g13_tls_key_not_pinned(void **state)
 {
 	struct tc_agency old;
 	struct tc open_tab, c;
-	struct tc_msg m;
+	struct fx_msg m;
 	char cmd[8192], dir[1200];
 
 	(void)state;
@@ -2148,7 +2148,7 @@ g13_tls_key_not_pinned(void **state)
 	seal_small(&H.tab, &m);
 	submit_ok(&c, &m, NULL, NULL);
 	tc_close(&c);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	tc_agency_free(&old);
 	assert_still_serving();
 	/* audited: the dropped session and the refused connection */
@@ -2181,7 +2181,7 @@ killer_main(void *arg)
 }
 
 static int
-msg_index(struct tc_msg *m, const uint8_t *msg_id)
+msg_index(struct fx_msg *m, const uint8_t *msg_id)
 {
 	for (int i = 0; i < CRASH_MSGS; i++)
 		if (memcmp(m[i].sealed.msg_id, msg_id, PU_MSG_ID_LEN) == 0)
@@ -2192,7 +2192,7 @@ msg_index(struct tc_msg *m, const uint8_t *msg_id)
 static void
 g12_kill9_during_commits(void **state)
 {
-	struct tc_msg *m = calloc(CRASH_MSGS, sizeof(*m));
+	struct fx_msg *m = calloc(CRASH_MSGS, sizeof(*m));
 	int acked[CRASH_MSGS] = { 0 }, listed[CRASH_MSGS] = { 0 }, n_acked = 0, n_listed = 0;
 	pthread_t killer;
 	struct tc tla, nle;
@@ -2320,7 +2320,7 @@ g12_kill9_during_commits(void **state)
 			submit_ok(&tla, &m[i], NULL, NULL);
 	tc_close(&tla);
 	for (int i = 0; i < CRASH_MSGS; i++)
-		tc_msg_free(&m[i]);
+		fx_msg_free(&m[i]);
 	free(m);
 	assert_still_serving();
 }

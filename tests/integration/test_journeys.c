@@ -102,7 +102,7 @@ audit_leaves_of_case(const char *case_id)
 
 /* A caseworker of agency a opened msg_id: the agency's signed statement of access. */
 static int
-send_open_statement(struct tc *c, const struct tc_agency *a, const struct tc_msg *m,
+send_open_statement(struct tc *c, const struct tc_agency *a, const struct fx_msg *m,
     const char *staff, const char *purpose, char *err, size_t n)
 {
 	Puente__OpenStatement os = PUENTE__OPEN_STATEMENT__INIT;
@@ -133,7 +133,7 @@ interstate_transfer(void **state)
 	static const char *const to_nle[] = { NLE }, *const to_tla[] = { TLA };
 	struct seal_params reply = { 0 }, other_case = { 0 };
 	struct tc tla, nle, tab;
-	struct tc_msg transfer, follow_up, stray;
+	struct fx_msg transfer, follow_up, stray;
 	uint8_t mac[32];
 	char err[64];
 
@@ -164,18 +164,18 @@ interstate_transfer(void **state)
 	/* Tabasco never received the transfer: its "reply" is refused. */
 	assert_rc(tc_seal(&H.tab, &stray, to_tla, 1, T_FOLLOW_UP, 10, &reply), PU_OK);
 	assert_rc(tc_submit(&tab, &stray, NULL, NULL, err, sizeof(err)), PU_ERR_POLICY);
-	tc_msg_free(&stray);
+	fx_msg_free(&stray);
 	/* A reply about another case is refused too. */
 	other_case.in_reply_to = transfer.sealed.msg_id;
 	other_case.case_id = "MX-2026-0THER1";
 	assert_rc(tc_seal(&H.nle, &stray, to_tla, 1, T_FOLLOW_UP, 10, &other_case), PU_OK);
 	assert_rc(tc_submit(&nle, &stray, NULL, NULL, err, sizeof(err)), PU_ERR_POLICY);
-	tc_msg_free(&stray);
+	fx_msg_free(&stray);
 
 	/* The case's trail: stored, fetched, receipted twice each, one open (at least). */
 	assert_true(audit_leaves_of_case("MX-2026-7F3K9Q") >= 7);
-	tc_msg_free(&transfer);
-	tc_msg_free(&follow_up);
+	fx_msg_free(&transfer);
+	fx_msg_free(&follow_up);
 	tc_close(&tla);
 	tc_close(&nle);
 	tc_close(&tab);
@@ -220,7 +220,7 @@ international_adoption_review(void **state)
 	    *const to_tab[] = { TAB };
 	struct seal_params intl = { 0 }, decision = { 0 };
 	struct tc tab, nle, fed;
-	struct tc_msg m, ok, second, dec, fake;
+	struct fx_msg m, ok, second, dec, fake;
 	char err[64];
 
 	(void)state;
@@ -231,7 +231,7 @@ international_adoption_review(void **state)
 	/* Without the federal procuraduría among the recipients: refused. */
 	assert_rc(tc_seal(&H.tab, &m, no_fed, 1, T_REVIEW, 2000, &intl), PU_OK);
 	assert_rc(tc_submit(&tab, &m, NULL, NULL, err, sizeof(err)), PU_ERR_POLICY);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	/* Corrected: stored, but held for PFPNNA. */
 	assert_rc(tc_seal(&H.tab, &ok, with_fed, 2, T_REVIEW, 2000, &intl), PU_OK);
 	assert_rc(tc_submit(&tab, &ok, NULL, NULL, err, sizeof(err)), PU_OK);
@@ -259,10 +259,10 @@ international_adoption_review(void **state)
 	assert_rc(tc_seal(&H.nle, &fake, to_tab, 1, T_DECISION, 500, &decision), PU_OK);
 	assert_rc(tc_submit(&nle, &fake, NULL, NULL, err, sizeof(err)), PU_ERR_POLICY);
 
-	tc_msg_free(&ok);
-	tc_msg_free(&second);
-	tc_msg_free(&dec);
-	tc_msg_free(&fake);
+	fx_msg_free(&ok);
+	fx_msg_free(&second);
+	fx_msg_free(&dec);
+	fx_msg_free(&fake);
 	tc_close(&tab);
 	tc_close(&nle);
 	tc_close(&fed);
@@ -274,7 +274,7 @@ sender_key_compromised_after_acceptance(void **state)
 {
 	static const char *const to_nle[] = { NLE };
 	struct tc tab, nle;
-	struct tc_msg m;
+	struct fx_msg m;
 	char err[64], hex[33], args[256];
 
 	(void)state;
@@ -290,7 +290,7 @@ sender_key_compromised_after_acceptance(void **state)
 	/* TAB's session is not dropped (its TLS key is fine) but its message is held. */
 	assert_rc(tc_fetch_open_receipt(&nle, &H.nle, m.sealed.msg_id, NULL, err, sizeof(err)),
 	    PU_ERR_KEY_COMPROMISED);
-	tc_msg_free(&m);
+	fx_msg_free(&m);
 	tc_close(&tab);
 	tc_close(&nle);
 }

@@ -225,8 +225,8 @@ fx_case_free(Puente__CaseMessage *m)
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 }
 
-static int
-collect_chunk(void *arg, uint32_t index, const uint8_t *ct, size_t len)
+int
+fx_collect_chunk(void *arg, uint32_t index, const uint8_t *ct, size_t len)
 {
 	struct fx_msg *m = arg;
 
@@ -283,7 +283,7 @@ fx_seal_case(struct fixture *f, struct fx_msg *m, const char *from, const char *
 		att_total += cm->attachments[i]->size;
 	if (pb_encode(&cm->base, &enc, &enc_len) != PU_OK)
 		DIE("encode case");
-	rc = envelope_seal_begin(&sl, &p, enc, enc_len, att_total, collect_chunk, m);
+	rc = envelope_seal_begin(&sl, &p, enc, enc_len, att_total, fx_collect_chunk, m);
 	free(enc);
 	if (rc != PU_OK)
 		return rc;

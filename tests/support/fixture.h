@@ -74,6 +74,8 @@ int fx_seal(struct fixture *f, struct fx_msg *m, const char *from, const char *c
 int fx_seal_case(struct fixture *f, struct fx_msg *m, const char *from, const char *const *to,
     size_t n_to, const Puente__CaseMessage *cm, const struct seal_params *overrides);
 void fx_msg_free(struct fx_msg *m);
+/* A chunk_sink_fn that appends each ciphertext chunk to the struct fx_msg given as arg. */
+int fx_collect_chunk(void *arg, uint32_t index, const uint8_t *ct, size_t len);
 
 /*
  * Decode, verify and open m as `me` through the real library; checks every attachment

@@ -280,22 +280,8 @@ tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, si
 	return rc;
 }
 
-static int
-collect(void *arg, uint32_t index, const uint8_t *ct, size_t len)
-{
-	struct tc_msg *m = arg;
-
-	(void)index;
-	m->chunk = realloc(m->chunk, (m->n_chunks + 1) * sizeof(*m->chunk));
-	m->chunk_len = realloc(m->chunk_len, (m->n_chunks + 1) * sizeof(*m->chunk_len));
-	m->chunk[m->n_chunks] = malloc(len);
-	memcpy(m->chunk[m->n_chunks], ct, len);
-	m->chunk_len[m->n_chunks++] = len;
-	return PU_OK;
-}
-
 int
-tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size_t n_to,
+tc_seal(const struct tc_agency *a, struct fx_msg *m, const char *const *to, size_t n_to,
     int type, uint64_t att_size, const struct seal_params *ov)
 {
 	struct seal_recipient r[PU_MAX_RECIPIENTS];
@@ -341,7 +327,7 @@ tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size
 		if (ov->in_reply_to) p.in_reply_to = ov->in_reply_to;
 	}
 	pb_encode(&cm->base, &enc, &enc_len);
-	rc = envelope_seal_begin(&s, &p, enc, enc_len, att_size, collect, m);
+	rc = envelope_seal_begin(&s, &p, enc, enc_len, att_size, fx_collect_chunk, m);
 	free(enc);
 	for (uint64_t off = 0; rc == PU_OK && off < att_size; ) {
 		size_t n = att_size - off < sizeof(block) ? (size_t)(att_size - off) : sizeof(block);
@@ -357,19 +343,8 @@ tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size
 	return rc;
 }
 
-void
-tc_msg_free(struct tc_msg *m)
-{
-	for (uint32_t i = 0; i < m->n_chunks; i++)
-		free(m->chunk[i]);
-	free(m->chunk);
-	free(m->chunk_len);
-	sealed_free(&m->sealed);
-	memset(m, 0, sizeof(*m));
-}
-
 int
-tc_send_message(struct tc *c, const struct tc_msg *m)
+tc_send_message(struct tc *c, const struct fx_msg *m)
 {
 	int rc;
 
@@ -387,7 +362,7 @@ tc_send_message(struct tc *c, const struct tc_msg *m)
 }
 
 int
-tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
+tc_submit(struct tc *c, const struct fx_msg *m, uint8_t **receipt, size_t *receipt_len,
     char *err_name, size_t n)
 {
 	ProtobufCMessage *out;
@@ -404,7 +379,7 @@ tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *recei
 }
 
 void
-tc_resign_raw(struct tc_msg *m, const struct tc_agency *signer, const uint8_t *core,
+tc_resign_raw(struct fx_msg *m, const struct tc_agency *signer, const uint8_t *core,
     size_t core_len, const uint8_t *manifest, size_t manifest_len)
 {
 	Puente__SignedHeader sh = PUENTE__SIGNED_HEADER__INIT;
@@ -431,7 +406,7 @@ tc_resign_raw(struct tc_msg *m, const struct tc_agency *signer, const uint8_t *c
 }
 
 void
-tc_resign(struct tc_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg)
+tc_resign(struct fx_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg)
 {
 	Puente__SignedHeader *sh;
 	Puente__HeaderCore *core;

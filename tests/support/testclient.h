@@ -15,6 +15,7 @@
 
 #include "directory.h"
 #include "envelope.h"
+#include "fixture.h"
 #include "keyfile.h"
 
 struct tc_agency {
@@ -73,26 +74,19 @@ int tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeou
  * gateway's push to a connected recipient) are skipped unless INBOX is wanted. */
 int tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, size_t n);
 
-/* A sealed message in memory, ready to submit. */
-struct tc_msg {
-	struct sealed sealed;
-	uint8_t **chunk;
-	size_t *chunk_len;
-	uint32_t n_chunks;
-};
+/* A sealed message in memory, ready to submit: the fixture's (free with fx_msg_free). */
 
 /*
  * Seal a minimal case message of the type from a to the recipients (current keys from the
  * directory), with one attachment of att_size pattern bytes. params may override times,
  * msg_id, scope, type (fields left 0 keep their defaults).
  */
-int tc_seal(const struct tc_agency *a, struct tc_msg *m, const char *const *to, size_t n_to,
+int tc_seal(const struct tc_agency *a, struct fx_msg *m, const char *const *to, size_t n_to,
     int type, uint64_t att_size, const struct seal_params *params);
-void tc_msg_free(struct tc_msg *m);
 /* SUBMIT and every chunk, without waiting for the answer (pipelining). */
-int tc_send_message(struct tc *c, const struct tc_msg *m);
+int tc_send_message(struct tc *c, const struct fx_msg *m);
 /* SUBMIT and every chunk, then wait for GATEWAY_RECEIPT (raw Signed bytes in *receipt). */
-int tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *receipt_len,
+int tc_submit(struct tc *c, const struct fx_msg *m, uint8_t **receipt, size_t *receipt_len,
     char *err_name, size_t n);
 
 /*
@@ -101,9 +95,9 @@ int tc_submit(struct tc *c, const struct tc_msg *m, uint8_t **receipt, size_t *r
  * msg_id and header hash are replaced; the chunks stay as they are.
  */
 typedef void (*tc_edit_fn)(Puente__HeaderCore *core, Puente__Manifest *man, void *arg);
-void tc_resign(struct tc_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg);
+void tc_resign(struct fx_msg *m, const struct tc_agency *signer, tc_edit_fn edit, void *arg);
 /* The same with core and manifest given as raw bytes (e.g. not canonical). */
-void tc_resign_raw(struct tc_msg *m, const struct tc_agency *signer, const uint8_t *core,
+void tc_resign_raw(struct fx_msg *m, const struct tc_agency *signer, const uint8_t *core,
     size_t core_len, const uint8_t *manifest, size_t manifest_len);
 
 /*
