@@ -3,7 +3,7 @@
 
 DEPS := gcc cmake pkg-config libssl-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler \
         libuv1-dev libsqlite3-dev libjansson-dev libcmocka-dev clang-14 libfuzzer-14-dev \
-        libclang-rt-14-dev valgrind cppcheck
+        libclang-rt-14-dev valgrind cppcheck openssl python3-nacl
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 CTEST := ctest --output-on-failure -j $(JOBS)
