@@ -1400,14 +1400,14 @@ session_tick(struct session *s, uint64_t now)
 		log_info("session", "event=deadline session=%llu peer=%s state=%s",
 		    (unsigned long long)s->id, s->peer, s->state == S_HANDSHAKE ? "handshake" : "hello");
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, NULL, NULL,
-		    PU_ERR_FRAME_UNEXPECTED);
+		    PU_ERR_DEADLINE);
 		session_close(s);
 	} else if (s->closing_after_flush) {
 		/* A peer that does not take its ERROR is not waited for. */
 		session_close(s);
 	} else if (s->inflight == 0 && !s->paused) {
 		/* Idle: no frame, and no output taken (on_written moves the deadline too). */
-		session_fail(s, PU_ERR_IO, "idle");
+		session_fail(s, PU_ERR_DEADLINE, "idle");
 	}
 }
 

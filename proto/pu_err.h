@@ -132,7 +132,9 @@
 	X(PU_ERR_NOTE_SIGNATURE,   -172, "signature by the expected key does not verify") \
 	X(PU_ERR_NOTE_TIMESTAMP,   -173, "cosignature timestamp is over 2^63-1") \
 	X(PU_ERR_NOTE_FORK,        -174, "two checkpoints of one log differ for the same tree size") \
-	X(PU_ERR_NOTE_OTHER_LOG,   -175, "checkpoints come from logs of different origins")
+	X(PU_ERR_NOTE_OTHER_LOG,   -175, "checkpoints come from logs of different origins") \
+	/* sessions */ \
+	X(PU_ERR_DEADLINE,         -180, "the session missed its deadline (handshake, HELLO or idle)")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,
