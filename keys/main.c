@@ -202,8 +202,8 @@ cmd_add_agency(struct opts *o)
 	spec.address = o->address;
 	spec.out_dir = o->out;
 	spec.cert_days = o->cert_days;
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_add_agency(&f, &spec, out, sizeof(out));
 	snprintf(what, sizeof(what), "cannot add %s", o->id);
 	if (rc == PU_OK)
@@ -220,8 +220,8 @@ cmd_renew_cert(struct opts *o)
 
 	if (!need(o->dir, "--dir") || !need(o->id, "--id"))
 		return 64;
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_renew_cert(&f, o->id, o->cert_days, o->new_key);
 	snprintf(what, sizeof(what), "cannot renew the certificate of %s", o->id);
 	if (rc == PU_OK)
@@ -239,8 +239,8 @@ cmd_rotate(struct opts *o)
 
 	if (!need(o->dir, "--dir") || !need(o->id, "--id"))
 		return 64;
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_rotate(&f, o->id, o->overlap_days);
 	snprintf(what, sizeof(what), "cannot rotate the keys of %s", o->id);
 	if (rc == PU_OK)
@@ -258,8 +258,8 @@ set_status(struct opts *o, Puente__AgencyStatus status, const char *verb)
 
 	if (!need(o->dir, "--dir") || !need(o->id, "--id"))
 		return 64;
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_set_status(&f, o->id, status);
 	snprintf(what, sizeof(what), "cannot %s %s", verb, o->id);
 	if (rc == PU_OK)
@@ -297,8 +297,8 @@ cmd_revoke(struct opts *o)
 		fprintf(stderr, "puente-keys revoke: --key-id takes 32 hex digits (see show)\n");
 		return 64;
 	}
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_compromise_key(&f, o->id, kid, o->has_since ? o->since : f.now);
 	snprintf(what, sizeof(what), "cannot mark key %s of %s compromised", o->key_id, o->id);
 	if (rc == PU_OK)
@@ -315,8 +315,8 @@ cmd_sign_directory(struct opts *o)
 
 	if (!need(o->dir, "--dir"))
 		return 64;
-	if (open_federation(&f, o) != 0)
-		return 66;
+	if ((rc = open_federation(&f, o)) != 0)
+		return rc;	/* its own exit status, already explained on stderr */
 	rc = federation_publish(&f, o->days);
 	return done(&f, rc, "cannot sign the directory", NULL);
 }
