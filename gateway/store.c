@@ -1019,31 +1019,35 @@ do_read_chunk(struct store *s, sqlite3 *db, struct store_req *r)
 	return rc;
 }
 
+/* Column 0 of each row of a bound statement into r->list (at most max rows); finalizes st. */
+static int
+collect_blobs(sqlite3_stmt *st, struct store_req *r, size_t max)
+{
+	int rc = PU_OK;
+
+	r->list = calloc(max, sizeof(*r->list));
+	r->list_len = calloc(max, sizeof(*r->list_len));
+	if (r->list == NULL || r->list_len == NULL)
+		rc = PU_ERR_NOMEM;
+	while (rc == PU_OK && r->n_list < max && sqlite3_step(st) == SQLITE_ROW)
+		if ((rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list])) == PU_OK)
+			r->n_list++;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 do_receipts(sqlite3 *db, struct store_req *r)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT d.receipt FROM deliveries d JOIN messages m "
 	    "USING (msg_id) WHERE d.msg_id = ? AND m.sender = ? AND d.receipt IS NOT NULL "
 	    "ORDER BY d.recipient");
-	int rc = PU_OK, step;
 
 	if (st == NULL)
 		return PU_ERR_STORE;
-	r->list = calloc(PU_MAX_RECIPIENTS, sizeof(*r->list));
-	r->list_len = calloc(PU_MAX_RECIPIENTS, sizeof(*r->list_len));
-	if (r->list == NULL || r->list_len == NULL) {
-		sqlite3_finalize(st);
-		return PU_ERR_NOMEM;
-	}
 	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
-	while (rc == PU_OK && r->n_list < PU_MAX_RECIPIENTS && (step = sqlite3_step(st)) == SQLITE_ROW) {
-		rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list]);
-		if (rc == PU_OK)
-			r->n_list++;
-	}
-	sqlite3_finalize(st);
-	return rc;
+	return collect_blobs(st, r, PU_MAX_RECIPIENTS);
 }
 
 static int
@@ -1051,22 +1055,11 @@ do_notices(sqlite3 *db, struct store_req *r)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT notice FROM notices WHERE sender = ? AND sent = 0 "
 	    "LIMIT 16");
-	int rc = PU_OK;
 
 	if (st == NULL)
 		return PU_ERR_STORE;
-	r->list = calloc(16, sizeof(*r->list));
-	r->list_len = calloc(16, sizeof(*r->list_len));
-	if (r->list == NULL || r->list_len == NULL) {
-		sqlite3_finalize(st);
-		return PU_ERR_NOMEM;
-	}
 	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
-	while (rc == PU_OK && r->n_list < 16 && sqlite3_step(st) == SQLITE_ROW)
-		if ((rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list])) == PU_OK)
-			r->n_list++;
-	sqlite3_finalize(st);
-	return rc;
+	return collect_blobs(st, r, 16);
 }
 
 static int
