@@ -1,10 +1,10 @@
-/* audit.c - appending audit leaves. */
+/* audit.c - audit leaves, the Merkle tree's stored subtrees and signed checkpoints. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "audit.h"
+#include "buf.h"
 #include "pb.h"
 #include "pu_err.h"
 
@@ -12,28 +12,23 @@ int
 audit_schema(sqlite3 *db)
 {
 	static const char sql[] =
+	    /* case_id, agency, msg_id, at: copied from the leaf for auditors' queries only */
 	    "CREATE TABLE IF NOT EXISTS audit ("
 	    "  idx INTEGER PRIMARY KEY,"		/* leaf index, from 0 */
-	    "  case_id TEXT,"
+	    "  case_id TEXT, agency TEXT, msg_id BLOB, at INTEGER NOT NULL,"
 	    "  leaf BLOB NOT NULL,"
 	    "  leaf_hash BLOB NOT NULL);"
-	    "CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id, idx);";
+	    "CREATE INDEX IF NOT EXISTS audit_by_case ON audit(case_id, idx);"
+	    "CREATE INDEX IF NOT EXISTS audit_by_agency ON audit(agency, idx);"
+	    "CREATE INDEX IF NOT EXISTS audit_by_msg ON audit(msg_id, idx) WHERE msg_id IS NOT NULL;"
+	    /* Perfect subtrees of 2^level leaves (level >= 1) starting at leaf idx << level. */
+	    "CREATE TABLE IF NOT EXISTS audit_nodes ("
+	    "  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
+	    "  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
+	    "CREATE TABLE IF NOT EXISTS checkpoints ("
+	    "  size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);";
 
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
-}
-
-void
-audit_leaf_hash(uint8_t out[32], const uint8_t *leaf, size_t len)
-{
-	static const uint8_t zero = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned int n = 32;
-
-	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-	EVP_DigestUpdate(c, &zero, 1);
-	EVP_DigestUpdate(c, leaf, len);
-	EVP_DigestFinal_ex(c, out, &n);
-	EVP_MD_CTX_free(c);
 }
 
 int
@@ -42,21 +37,149 @@ audit_encode(const Puente__AuditEntry *e, uint8_t **out, size_t *len)
 	return pb_encode(&e->base, out, len);
 }
 
+/* merkle_node_fn over the database: level 0 from the leaves, the rest from audit_nodes. */
 static int
-audit_next_index(sqlite3 *db, const char *case_id, uint64_t *next, uint64_t *prev_case)
+stored_node(void *arg, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+{
+	sqlite3 *db = arg;
+	sqlite3_stmt *st = NULL;
+	int rc = PU_ERR_AUDIT_STATE;
+
+	if (level == 0)
+		sqlite3_prepare_v3(db, "SELECT leaf_hash FROM audit WHERE idx = ?2", -1,
+		    SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	else
+		sqlite3_prepare_v3(db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2",
+		    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (st == NULL)
+		return PU_ERR_STORE;
+	if (level > 0)
+		sqlite3_bind_int(st, 1, (int)level);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)index);
+	/* A missing or misshapen node is a database changed behind the gateway's back. */
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN) {
+		memcpy(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
+		rc = PU_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+audit_inclusion_proof(sqlite3 *db, uint64_t index, uint64_t size,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len)
+{
+	return merkle_inclusion_proof_nodes(stored_node, db, index, size, proof, proof_len);
+}
+
+int
+audit_consistency_proof(sqlite3 *db, uint64_t size1, uint64_t size2,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len)
+{
+	return merkle_consistency_proof_nodes(stored_node, db, size1, size2, proof, proof_len);
+}
+
+int
+audit_newest_checkpoint(sqlite3 *db, char **note, uint64_t *size)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = PU_OK;
+
+	*note = NULL;
+	*size = 0;
+	if (sqlite3_prepare_v2(db, "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+	    -1, &st, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+		if ((*note = strdup((const char *)sqlite3_column_text(st, 1))) == NULL)
+			rc = PU_ERR_NOMEM;
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		rc = PU_ERR_STORE;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+leaf_count(sqlite3 *db, uint64_t *n, uint64_t *max_plus_one)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_ERR_STORE;
 
-	if (sqlite3_prepare_v2(db, "SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM audit), "
-	    "(SELECT COALESCE(MAX(idx) + 1, 0) FROM audit WHERE case_id = ?)", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT COUNT(*), COALESCE(MAX(idx) + 1, 0) FROM audit", -1,
+	    &st, NULL) != SQLITE_OK)
 		return rc;
-	if (case_id != NULL && case_id[0])
-		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		*next = (uint64_t)sqlite3_column_int64(st, 0);
-		*prev_case = (uint64_t)sqlite3_column_int64(st, 1);
+		*n = (uint64_t)sqlite3_column_int64(st, 0);
+		*max_plus_one = (uint64_t)sqlite3_column_int64(st, 1);
+		rc = PU_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer)
+{
+	uint8_t root[MERKLE_HASH_LEN];
+	struct note n;
+	char *note;
+	uint64_t size, count, max_plus_one;
+	int rc, found;
+
+	memset(log, 0, sizeof(*log));
+	log->signer = *signer;
+	merkle_frontier_init(&log->tree);
+	if ((rc = leaf_count(db, &count, &max_plus_one)) != PU_OK ||
+	    (rc = audit_newest_checkpoint(db, &note, &size)) != PU_OK)
+		return rc;
+	/* Leaves are only ever appended, each batch ending in a checkpoint of its size. */
+	if (count != max_plus_one || count != size) {
+		free(note);
+		return PU_ERR_AUDIT_STATE;
+	}
+	if (note == NULL)
+		return PU_OK;	/* a new log */
+	rc = note_parse((const uint8_t *)note, strlen(note), &n);
+	if (rc == PU_OK)
+		rc = note_verify(&n, signer->origin, signer->public_key, &found);
+	if (rc == PU_OK)
+		rc = merkle_frontier_load(&log->tree, size, stored_node, db);
+	if (rc == PU_OK) {
+		merkle_frontier_root(&log->tree, root);
+		if (n.tree_size != size || memcmp(root, n.root, MERKLE_HASH_LEN) != 0)
+			rc = PU_ERR_AUDIT_STATE;
+	}
+	if (rc == PU_OK) {
+		log->signed_size = size;
+		memcpy(log->checkpoint, note, strlen(note) + 1);
+	} else if (rc != PU_ERR_STORE) {
+		rc = PU_ERR_AUDIT_STATE;
+	}
+	free(note);
+	return rc;
+}
+
+static int
+audit_next_index(sqlite3 *db, const char *case_id, uint64_t *prev_case)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = PU_ERR_STORE;
+
+	*prev_case = 0;
+	if (case_id[0] == '\0')
+		return PU_OK;
+	if (sqlite3_prepare_v3(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit WHERE case_id = ?",
+	    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*prev_case = (uint64_t)sqlite3_column_int64(st, 0);
 		rc = PU_OK;
 	}
 	sqlite3_finalize(st);
@@ -90,15 +213,68 @@ case_of_message(sqlite3 *db, Puente__AuditEntry *e)
 	return rc;
 }
 
-int
-audit_append(sqlite3 *db, const uint8_t *entry, size_t len, uint64_t *index)
+static int
+insert_leaf(sqlite3 *db, uint64_t index, const Puente__AuditEntry *e, const uint8_t *leaf,
+    size_t leaf_len, const uint8_t hash[MERKLE_HASH_LEN])
 {
+	sqlite3_stmt *st = NULL;
+	int rc = PU_ERR_STORE;
+
+	if (sqlite3_prepare_v3(db, "INSERT INTO audit (idx, case_id, agency, msg_id, at, leaf, "
+	    "leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT, &st,
+	    NULL) != SQLITE_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	if (e->case_id[0])
+		sqlite3_bind_text(st, 2, e->case_id, -1, SQLITE_STATIC);
+	if (e->agency_id[0])
+		sqlite3_bind_text(st, 3, e->agency_id, -1, SQLITE_STATIC);
+	if (e->msg_id.len > 0)
+		sqlite3_bind_blob(st, 4, e->msg_id.data, (int)e->msg_id.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, e->at);
+	sqlite3_bind_blob(st, 6, leaf, (int)leaf_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = PU_OK;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The perfect subtrees leaf `size - 1` completed: level l has index (size >> l) - 1. */
+static int
+insert_nodes(sqlite3 *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsigned n_made)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = PU_OK;
+
+	if (n_made == 0)
+		return PU_OK;
+	if (sqlite3_prepare_v3(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
+	    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	for (unsigned l = 1; l <= n_made && rc == PU_OK; l++) {
+		sqlite3_bind_int(st, 1, (int)l);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)((size >> l) - 1));
+		sqlite3_bind_blob(st, 3, made[l - 1], MERKLE_HASH_LEN, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = PU_ERR_STORE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t len,
+    uint64_t *index)
+{
+	uint8_t made[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN], hash[MERKLE_HASH_LEN];
 	ProtobufCMessage *m;
 	Puente__AuditEntry *e;
-	sqlite3_stmt *st = NULL;
-	uint8_t *leaf = NULL, hash[32];
+	uint8_t *leaf = NULL;
 	size_t leaf_len;
-	uint64_t next, prev_case;
+	uint64_t next = log->tree.size, prev_case;
+	unsigned n_made;
 	int rc;
 
 	if ((rc = pb_decode(&puente__audit_entry__descriptor, entry, len, &pb_limits_wire,
@@ -107,29 +283,286 @@ audit_append(sqlite3 *db, const uint8_t *entry, size_t len, uint64_t *index)
 	e = (Puente__AuditEntry *)m;
 	if (e->case_id[0] == '\0' && e->msg_id.len > 0 && (rc = case_of_message(db, e)) != PU_OK)
 		goto out;
-	if ((rc = audit_next_index(db, e->case_id, &next, &prev_case)) != PU_OK)
+	if ((rc = audit_next_index(db, e->case_id, &prev_case)) != PU_OK)
 		goto out;
 	/* index + 1 of the previous leaf of this case; 0 for the first or for no case */
-	e->prev_case_index = e->case_id[0] ? prev_case : 0;
+	e->prev_case_index = prev_case;
 	if ((rc = audit_encode(e, &leaf, &leaf_len)) != PU_OK)
 		goto out;
-	audit_leaf_hash(hash, leaf, leaf_len);
-	rc = PU_ERR_STORE;
-	if (sqlite3_prepare_v2(db, "INSERT INTO audit (idx, case_id, leaf, leaf_hash) "
-	    "VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	merkle_leaf_hash(hash, leaf, leaf_len);
+	if ((rc = insert_leaf(db, next, e, leaf, leaf_len, hash)) != PU_OK ||
+	    (rc = merkle_frontier_append_nodes(&log->tree, hash, made, &n_made)) != PU_OK)
 		goto out;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)next);
-	if (e->case_id[0])
-		sqlite3_bind_text(st, 2, e->case_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, leaf, (int)leaf_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, hash, sizeof(hash), SQLITE_STATIC);
+	/* The caller restores the frontier if the transaction does not keep these rows. */
+	if ((rc = insert_nodes(db, log->tree.size, made, n_made)) != PU_OK)
+		goto out;
+	*index = next;
+out:
+	free(leaf);
+	pb_free(e);
+	return rc;
+}
+
+int
+audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now)
+{
+	uint8_t root[MERKLE_HASH_LEN];
+	sqlite3_stmt *st = NULL;
+	struct buf note;
+	int rc;
+
+	if (log->tree.size == log->signed_size)
+		return PU_OK;
+	merkle_frontier_root(&log->tree, root);
+	buf_init(&note, NOTE_MAX_LEN);
+	if ((rc = note_checkpoint_format(log->signer.origin, log->tree.size, root, &note)) != PU_OK)
+		goto out;
+	if ((rc = buf_append(&note, "\n", 1)) != PU_OK ||
+	    (rc = note_sign(note.data, note.len - 1, log->signer.origin, log->signer.secret_key,
+	    log->signer.public_key, &note)) != PU_OK)
+		goto out;
+	rc = PU_ERR_STORE;
+	if (sqlite3_prepare_v2(db,
+	    "INSERT INTO checkpoints (size, at, note) VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)log->tree.size);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_text(st, 3, (const char *)note.data, (int)note.len, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_DONE) {
-		*index = next;
+		/* Not yet committed: the writer restores both on a failed commit. */
+		memcpy(log->checkpoint, note.data, note.len);
+		log->checkpoint[note.len] = '\0';
+		log->signed_size = log->tree.size;
 		rc = PU_OK;
 	}
 out:
 	sqlite3_finalize(st);
-	free(leaf);
-	pb_free(e);
+	buf_free(&note);
+	return rc;
+}
+
+/* ---- auditors' queries ------------------------------------------------------------- */
+
+/* An answer stays well inside one frame (PROTOCOL.md §2: 1 MiB + 4 KiB). */
+#define ANSWER_BUDGET (768u * 1024u)
+
+int
+audit_query_check(const Puente__AuditQuery *q)
+{
+	int filters = (q->case_id[0] != '\0') + (q->agency_id[0] != '\0') + (q->msg_id.len > 0);
+
+	if (filters > 1 || q->limit < 1 || q->limit > AUDIT_QUERY_MAX ||
+	    (q->msg_id.len > 0 && q->msg_id.len != 16) || q->from < 0 || q->to < 0 ||
+	    (q->to > 0 && q->to <= q->from) || q->purpose[0] == '\0')
+		return PU_ERR_AUDIT_QUERY;
+	return PU_OK;
+}
+
+/* The leaves a query selects, from start_index up to the checkpoint's size. */
+static sqlite3_stmt *
+query_prepare(sqlite3 *db, const Puente__AuditQuery *q, uint64_t size)
+{
+	char sql[512];
+	sqlite3_stmt *st = NULL;
+
+	snprintf(sql, sizeof(sql), "SELECT idx, leaf FROM audit WHERE idx >= ?1 AND idx < ?2%s%s%s "
+	    "ORDER BY idx LIMIT ?3",
+	    q->case_id[0] ? " AND case_id = ?4" : q->agency_id[0] ? " AND agency = ?4" :
+	    q->msg_id.len ? " AND msg_id = ?4" : "",
+	    q->from > 0 ? " AND at >= ?5" : "", q->to > 0 ? " AND at < ?6" : "");
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)q->start_index);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
+	sqlite3_bind_int(st, 3, (int)q->limit);
+	if (q->case_id[0])
+		sqlite3_bind_text(st, 4, q->case_id, -1, SQLITE_STATIC);
+	else if (q->agency_id[0])
+		sqlite3_bind_text(st, 4, q->agency_id, -1, SQLITE_STATIC);
+	else if (q->msg_id.len)
+		sqlite3_bind_blob(st, 4, q->msg_id.data, (int)q->msg_id.len, SQLITE_STATIC);
+	if (q->from > 0)
+		sqlite3_bind_int64(st, 5, q->from);
+	if (q->to > 0)
+		sqlite3_bind_int64(st, 6, q->to);
+	return st;
+}
+
+static void
+answer_free(Puente__AuditAnswer *a)
+{
+	for (size_t i = 0; i < a->n_records; i++) {
+		free(a->records[i]->entry.data);
+		if (a->records[i]->n_inclusion_proof > 0)
+			free(a->records[i]->inclusion_proof[0].data);
+		free(a->records[i]->inclusion_proof);
+		free(a->records[i]);
+	}
+	free(a->records);
+	for (size_t i = 0; i < a->n_checkpoints; i++)
+		free(a->checkpoints[i]);
+	free(a->checkpoints);
+	free(a->consistency_proof);
+}
+
+/* Point n hashes of 32 bytes laid end to end at by a repeated bytes field. */
+static ProtobufCBinaryData *
+proof_field(const uint8_t *proof, size_t n)
+{
+	ProtobufCBinaryData *f = calloc(n ? n : 1, sizeof(*f));
+
+	for (size_t i = 0; f != NULL && i < n; i++) {
+		f[i].data = (uint8_t *)proof + i * MERKLE_HASH_LEN;
+		f[i].len = MERKLE_HASH_LEN;
+	}
+	return f;
+}
+
+/* One selected leaf, with its inclusion proof in the tree of size leaves when asked. */
+static int
+answer_add_record(Puente__AuditAnswer *a, sqlite3 *db, sqlite3_stmt *st, int proofs,
+    uint64_t size, uint8_t *proof_store, size_t *used)
+{
+	Puente__AuditRecord *r = calloc(1, sizeof(*r));
+	size_t len = (size_t)sqlite3_column_bytes(st, 1), n_proof = 0;
+	uint8_t *copy;
+	int rc;
+
+	if (r == NULL)
+		return PU_ERR_NOMEM;
+	puente__audit_record__init(r);
+	a->records[a->n_records++] = r;
+	r->index = (uint64_t)sqlite3_column_int64(st, 0);
+	if ((r->entry.data = malloc(len ? len : 1)) == NULL)
+		return PU_ERR_NOMEM;
+	memcpy(r->entry.data, sqlite3_column_blob(st, 1), len);
+	r->entry.len = len;
+	*used += len + 16;
+	if (!proofs)
+		return PU_OK;
+	if ((rc = audit_inclusion_proof(db, r->index, size, proof_store, &n_proof)) != PU_OK)
+		return rc;
+	/* One copy per record, which its first hash points at (answer_free frees it). */
+	if (n_proof == 0)
+		return PU_OK;
+	if ((copy = malloc(n_proof * MERKLE_HASH_LEN)) == NULL)
+		return PU_ERR_NOMEM;
+	memcpy(copy, proof_store, n_proof * MERKLE_HASH_LEN);
+	if ((r->inclusion_proof = proof_field(copy, n_proof)) == NULL) {
+		free(copy);
+		return PU_ERR_NOMEM;
+	}
+	r->n_inclusion_proof = n_proof;
+	*used += n_proof * (MERKLE_HASH_LEN + 2);
+	return PU_OK;
+}
+
+/* The signed checkpoints of sizes in (lo, hi], oldest first: a replay checks each. */
+static int
+answer_add_checkpoints(Puente__AuditAnswer *a, sqlite3 *db, uint64_t lo, uint64_t hi,
+    size_t *used)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = PU_OK, step;
+
+	if (sqlite3_prepare_v2(db, "SELECT note FROM checkpoints WHERE size > ? AND size <= ? "
+	    "ORDER BY size", -1, &st, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
+	while (rc == PU_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		/* Every batch ends in a checkpoint, so there are never more than leaves. */
+		if (a->n_checkpoints == AUDIT_QUERY_MAX) {
+			rc = PU_ERR_AUDIT_STATE;
+			break;
+		}
+		if ((a->checkpoints[a->n_checkpoints] = strdup((const char *)
+		    sqlite3_column_text(st, 0))) == NULL)
+			rc = PU_ERR_NOMEM;
+		else
+			*used += strlen(a->checkpoints[a->n_checkpoints++]) + 4;
+	}
+	if (rc == PU_OK && step != SQLITE_DONE)
+		rc = PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Inside one read transaction, so the checkpoint and every node are of one state. */
+static int
+answer_build(sqlite3 *db, const Puente__AuditQuery *q, uint64_t query_index,
+    Puente__AuditAnswer *a, uint8_t *proof, char **note)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t size;
+	size_t used = 0, n_proof = 0;
+	int rc, step, full = !q->case_id[0] && !q->agency_id[0] && !q->msg_id.len &&
+	    q->from == 0 && q->to == 0;
+
+	if ((rc = audit_newest_checkpoint(db, note, &size)) != PU_OK)
+		return rc;
+	if (*note == NULL || size <= query_index)
+		return PU_ERR_AUDIT_STATE;	/* the query's own leaf is committed by now */
+	a->checkpoint = *note;
+	a->query_index = query_index;
+	if (q->known_size > size)
+		return PU_ERR_AUDIT_ROLLBACK;
+	if (q->known_size > 0) {
+		if ((rc = audit_consistency_proof(db, q->known_size, size, proof, &n_proof)) != PU_OK)
+			return rc;
+		if ((a->consistency_proof = proof_field(proof, n_proof)) == NULL)
+			return PU_ERR_NOMEM;
+		a->n_consistency_proof = n_proof;
+	}
+	a->next_index = size;
+	if (q->start_index >= size)
+		return PU_OK;
+	if ((a->records = calloc(q->limit, sizeof(*a->records))) == NULL ||
+	    (full && (a->checkpoints = calloc(AUDIT_QUERY_MAX, sizeof(char *))) == NULL))
+		return PU_ERR_NOMEM;
+	if ((st = query_prepare(db, q, size)) == NULL)
+		return PU_ERR_STORE;
+	/* The consistency proof lives in proof; inclusion proofs go past it. */
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((rc = answer_add_record(a, db, st, q->proofs, size,
+		    proof + MERKLE_MAX_PROOF * MERKLE_HASH_LEN, &used)) != PU_OK)
+			break;
+		if (a->n_records == q->limit || used >= ANSWER_BUDGET) {
+			a->next_index = a->records[a->n_records - 1]->index + 1;
+			break;
+		}
+	}
+	if (rc == PU_OK && step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = PU_ERR_STORE;
+	sqlite3_finalize(st);
+	if (rc == PU_OK && full)
+		rc = answer_add_checkpoints(a, db, q->start_index, a->next_index, &used);
+	return rc;
+}
+
+int
+audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query_index,
+    uint8_t **out, size_t *out_len)
+{
+	Puente__AuditAnswer a = PUENTE__AUDIT_ANSWER__INIT;
+	uint8_t proof[2 * MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	ProtobufCMessage *m;
+	char *note = NULL;
+	int rc;
+
+	if ((rc = pb_decode(&puente__audit_query__descriptor, query, query_len, &pb_limits_wire,
+	    4 * query_len + 4096, &m)) != PU_OK)
+		return rc;
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		pb_free(m);
+		return PU_ERR_STORE;
+	}
+	rc = answer_build(db, (const Puente__AuditQuery *)m, query_index, &a, proof, &note);
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc == PU_OK)
+		rc = pb_encode(&a.base, out, out_len);
+	answer_free(&a);
+	free(note);
+	pb_free(m);
 	return rc;
 }

@@ -1,7 +1,14 @@
 /*
- * audit.h - audit leaves in SQLite (DESIGN.md §8), appended in the same transaction as
- * the change they record. Each leaf is an encoded AuditEntry; its hash is the RFC 9162
- * leaf hash SHA-256(0x00 || leaf). The entry is completed here with the index of the
+ * audit.h - the audit log in SQLite (DESIGN.md §8, PROTOCOL.md §8): every event a leaf of
+ * an RFC 9162 Merkle tree, appended in the same transaction as the change it records, and
+ * a checkpoint (a C2SP signed note) signed with the gateway's CHECKPOINT key at the end
+ * of every commit batch that added leaves.
+ *
+ * Tables: audit (leaf index, case id, encoded AuditEntry, leaf hash), audit_nodes (every
+ * complete perfect subtree above the leaves, so a proof costs O(log^2 n) reads) and
+ * checkpoints (one signed note per batch). The writer keeps the tree's frontier in memory;
+ * a request that rolls back restores the frontier it started from (audit_log.tree is a
+ * plain value for that reason). The entry is completed here with the index of the
  * previous leaf of the same case, so that a case's trail is a chain.
  */
 #ifndef PU_AUDIT_H
@@ -13,12 +20,60 @@
 #include <sqlite3.h>
 
 #include "audit.pb-c.h"
+#include "frames.pb-c.h"
+#include "crypto.h"
+#include "merkle.h"
+#include "note.h"
+
+/* What checkpoints are signed with: the gateway's CHECKPOINT key, named by its origin. */
+struct audit_signer {
+	char origin[128];			/* the log's name and the key's name */
+	const uint8_t *secret_key;		/* secret memory, owned by the caller */
+	uint8_t public_key[PU_PUBLIC_KEY_LEN];
+};
+
+struct audit_log {
+	struct merkle_frontier tree;		/* every appended leaf, committed or not */
+	struct audit_signer signer;
+	uint64_t signed_size;			/* size of the newest checkpoint */
+	char checkpoint[NOTE_MAX_LEN + 1];	/* the newest signed note, NUL-terminated */
+};
 
 int audit_schema(sqlite3 *db);
+/*
+ * Load the tree of an open database and check it against its newest checkpoint: the leaf
+ * count, the stored subtrees and the signed size and root must agree, or the database
+ * was changed behind the gateway's back (PU_ERR_AUDIT_STATE; the gateway refuses to
+ * start rather than sign a tree it cannot vouch for).
+ */
+int audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer);
 /* Append the encoded entry; *index is its leaf index (0-based). Inside a transaction. */
-int audit_append(sqlite3 *db, const uint8_t *entry, size_t len, uint64_t *index);
+int audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t len,
+    uint64_t *index);
+/* Sign and store a checkpoint of the current tree if it grew; inside the transaction. */
+int audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now);
+/* Inclusion proof of leaf index in the tree of size leaves, from the stored subtrees. */
+int audit_inclusion_proof(sqlite3 *db, uint64_t index, uint64_t size,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
+int audit_consistency_proof(sqlite3 *db, uint64_t size1, uint64_t size2,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
+/* The newest stored checkpoint (malloc'd, NUL-terminated) and its size; none: NULL, 0. */
+int audit_newest_checkpoint(sqlite3 *db, char **note, uint64_t *size);
+
+/* Entries per answer at most (AuditQuery.limit). */
+#define AUDIT_QUERY_MAX 1000
+
+/* PU_OK, or PU_ERR_AUDIT_QUERY for a query with two filters, no purpose or a bad range. */
+int audit_query_check(const Puente__AuditQuery *q);
+/*
+ * The encoded AuditAnswer (malloc'd) to an encoded AuditQuery whose own leaf, query_index,
+ * is committed: entries up to the newest checkpoint, with the proofs asked for.
+ * PU_ERR_AUDIT_ROLLBACK when the auditor trusts a larger tree than the gateway holds.
+ */
+int audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query_index,
+    uint8_t **out, size_t *out_len);
+
 /* Encode an entry built by the caller (malloc'd bytes). */
 int audit_encode(const Puente__AuditEntry *e, uint8_t **out, size_t *len);
-void audit_leaf_hash(uint8_t out[32], const uint8_t *leaf, size_t len);
 
 #endif

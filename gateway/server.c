@@ -278,6 +278,41 @@ on_signal(uv_signal_t *h, int signum)
 	server_drain(srv);
 }
 
+/*
+ * One of the gateway's Ed25519 keys: its file must be an active key of the given purpose
+ * of this gateway in the directory. The first key loaded names the gateway.
+ */
+static int
+load_gateway_key(struct server *srv, const char *file, Puente__KeyPurpose purpose,
+    struct secret_key *out)
+{
+	char path[4200];
+	const Puente__Agency *gw;
+	const Puente__Key *k;
+	int rc;
+
+	if ((rc = read_file_path(srv->cfg.identity_dir, file, path, sizeof(path))) != PU_OK ||
+	    (rc = keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519, out)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=%s reason=%s", file, pu_err_name(rc));
+		return rc;
+	}
+	if (srv->gateway_id[0] == '\0') {
+		if (strlen(out->agency_id) >= sizeof(srv->gateway_id))
+			return PU_ERR_AGENCY_ID;
+		memcpy(srv->gateway_id, out->agency_id, strlen(out->agency_id) + 1);
+	}
+	gw = directory_find_agency(&srv->dir, srv->gateway_id);
+	k = gw ? directory_find_key(gw, out->key_id, PU_KEY_ID_LEN, purpose) : NULL;
+	if (strcmp(out->agency_id, srv->gateway_id) != 0 || gw == NULL ||
+	    gw->role != PUENTE__ROLE__ROLE_GATEWAY || k == NULL ||
+	    directory_key_check(k, (int64_t)time(NULL)) != PU_OK) {
+		log_error("gateway", "event=start-failed file=%s reason=\"not an active key of this "
+		    "gateway in the directory\"", file);
+		return PU_ERR_UNKNOWN_KEY;
+	}
+	return PU_OK;
+}
+
 static int
 load_identity(struct server *srv)
 {
@@ -285,7 +320,6 @@ load_identity(struct server *srv)
 	uint8_t *text;
 	size_t len, bin_len;
 	const Puente__Agency *gw;
-	const Puente__Key *k;
 	int rc;
 
 	if ((rc = read_file_path(srv->cfg.identity_dir, "root.pub", path, sizeof(path))) != PU_OK ||
@@ -300,24 +334,19 @@ load_identity(struct server *srv)
 		log_error("gateway", "event=start-failed file=directory.pb reason=%s", pu_err_name(rc));
 		return rc;
 	}
-	if ((rc = read_file_path(srv->cfg.identity_dir, "receipt.key", path, sizeof(path))) != PU_OK ||
-	    (rc = keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519,
-	    &srv->receipt_key)) != PU_OK) {
-		log_error("gateway", "event=start-failed file=receipt.key reason=%s", pu_err_name(rc));
+	if ((rc = load_gateway_key(srv, "receipt.key", PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT,
+	    &srv->receipt_key)) != PU_OK ||
+	    (rc = load_gateway_key(srv, "checkpoint.key",
+	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, &srv->checkpoint_key)) != PU_OK)
 		return rc;
-	}
-	if (strlen(srv->receipt_key.agency_id) >= sizeof(srv->gateway_id))
-		return PU_ERR_AGENCY_ID;
-	memcpy(srv->gateway_id, srv->receipt_key.agency_id, strlen(srv->receipt_key.agency_id) + 1);
+	/* Its directory entry names the log its checkpoints sign. */
 	gw = directory_find_agency(&srv->dir, srv->gateway_id);
-	k = gw ? directory_find_key(gw, srv->receipt_key.key_id, PU_KEY_ID_LEN,
-	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT) : NULL;
-	if (gw == NULL || gw->role != PUENTE__ROLE__ROLE_GATEWAY || k == NULL ||
-	    directory_key_check(k, (int64_t)time(NULL)) != PU_OK) {
-		log_error("gateway", "event=start-failed reason=\"receipt.key is not an active RECEIPT "
-		    "key of a gateway in the directory\"");
-		return PU_ERR_UNKNOWN_KEY;
+	if (gw->origin[0] == '\0' || strlen(gw->origin) >= sizeof(srv->origin)) {
+		log_error("gateway", "event=start-failed reason=\"the gateway's directory entry has "
+		    "no usable log origin\"");
+		return PU_ERR_DIR_INVALID;
 	}
+	memcpy(srv->origin, gw->origin, strlen(gw->origin) + 1);
 	read_file_path(srv->cfg.identity_dir, "tls.crt", cert, sizeof(cert));
 	read_file_path(srv->cfg.identity_dir, "tls.key", key, sizeof(key));
 	read_file_path(srv->cfg.identity_dir, "ca.crt", ca, sizeof(ca));
@@ -367,13 +396,16 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 	snprintf(signer.gateway_id, sizeof(signer.gateway_id), "%s", srv->gateway_id);
 	memcpy(signer.key_id, srv->receipt_key.key_id, PU_KEY_ID_LEN);
 	signer.secret_key = srv->receipt_key.secret;
+	snprintf(signer.audit.origin, sizeof(signer.audit.origin), "%s", srv->origin);
+	signer.audit.secret_key = srv->checkpoint_key.secret;
+	memcpy(signer.audit.public_key, srv->checkpoint_key.public_key, PU_PUBLIC_KEY_LEN);
 	lim.batch_max = cfg->commit_batch_max;
 	lim.delay_us = cfg->commit_delay_us;
 	lim.sender_quota = cfg->sender_quota_bytes;
 	if ((rc = store_open(&srv->store, cfg->data_dir, loop, &signer, &lim, server_store_done,
 	    srv)) != PU_OK) {
-		log_error("gateway", "event=start-failed component=store data_dir_error=%s",
-		    pu_err_name(rc));
+		log_error("gateway", "event=start-failed component=store data_dir_error=%s "
+		    "reason=\"%s\"", pu_err_name(rc), pu_err_message(rc));
 		return rc;
 	}
 	if ((rc = idfilter_init(&srv->ids, 1u << 20)) != PU_OK ||
@@ -472,4 +504,5 @@ server_free(struct server *srv)
 	idfilter_free(&srv->ids);
 	SSL_CTX_free(srv->tls);
 	secret_key_clear(&srv->receipt_key);
+	secret_key_clear(&srv->checkpoint_key);
 }

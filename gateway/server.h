@@ -39,6 +39,8 @@ struct server {
 	struct store *store;
 	struct idfilter ids;			/* msg_ids that may be stored already */
 	struct secret_key receipt_key;
+	struct secret_key checkpoint_key;	/* signs the audit log's checkpoints */
+	char origin[128];			/* the log's name, from the directory */
 	uv_tcp_t listener;
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;			/* once a second: deadlines, directory expiry */

@@ -25,7 +25,7 @@
 enum tag {
 	TAG_LOOKUP = 1, TAG_CHUNK, TAG_SUBMIT, TAG_INBOX, TAG_FETCH, TAG_READ_CHUNK,
 	TAG_DELIVERED, TAG_RECEIPT_HEADER, TAG_RECEIPT, TAG_RECEIPTS, TAG_AUDIT, TAG_OPEN,
-	TAG_NOTICES,
+	TAG_NOTICES, TAG_AUDIT_QUERY, TAG_AUDIT_ANSWER,
 };
 
 static void session_resume(struct session *s);
@@ -976,14 +976,24 @@ on_receipt_header_done(struct session *s, struct store_req *r)
 	session_post(s, r);
 }
 
+/* The recorded object's leaf, shown in the checkpoint of the batch that committed it. */
 static void
-send_ack(struct session *s, const uint8_t *msg_id, uint64_t audit_index)
+send_ack(struct session *s, const struct store_req *r)
 {
 	Puente__Ack a = PUENTE__ACK__INIT;
+	ProtobufCBinaryData proof[MERKLE_MAX_PROOF];
 
-	a.msg_id.data = (uint8_t *)msg_id;
+	a.msg_id.data = (uint8_t *)r->msg_id;
 	a.msg_id.len = PU_MSG_ID_LEN;
-	a.audit_index = audit_index;
+	a.audit_index = r->audit_index;
+	if (r->checkpoint != NULL)
+		a.checkpoint = r->checkpoint;
+	for (size_t i = 0; i < r->proof_len; i++) {
+		proof[i].data = (uint8_t *)r->proof + i * MERKLE_HASH_LEN;
+		proof[i].len = MERKLE_HASH_LEN;
+	}
+	a.inclusion_proof = proof;
+	a.n_inclusion_proof = r->proof_len;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, &a.base);
 }
 
@@ -996,7 +1006,7 @@ on_receipt_done(struct session *s, struct store_req *r)
 		return;
 	}
 	s->srv->st.receipts++;
-	send_ack(s, r->msg_id, r->audit_index);
+	send_ack(s, r);
 }
 
 static void
@@ -1085,6 +1095,99 @@ on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
 			store_req_free(r);
 	}
 	pb_free(os);
+}
+
+/* ---- auditors' queries ------------------------------------------------------------ */
+
+/*
+ * An auditor's query: first its own leaf (AUDIT_QUERY, with the purpose) is committed, then
+ * the reader answers from the newest checkpoint, which covers that leaf (DESIGN.md §8).
+ * Anyone else is refused, and the attempt audited.
+ */
+static void
+on_audit_query_frame(struct session *s, const uint8_t *body, size_t len)
+{
+	const Puente__Agency *a = directory_find_agency(&s->srv->dir, s->agency);
+	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	Puente__AuditQuery *q;
+	ProtobufCMessage *m;
+	struct store_req *r;
+	int rc;
+
+	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY, body, len,
+	    &m)) != PU_OK) {
+		session_fail(s, rc, "malformed frame");
+		return;
+	}
+	q = (Puente__AuditQuery *)m;
+	if (a == NULL || a->role != PUENTE__ROLE__ROLE_AUDITOR)
+		rc = PU_ERR_AUDIT_ROLE;
+	else
+		rc = audit_query_check(q);
+	if (rc != PU_OK) {
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY, NULL, NULL, rc);
+		session_error(s, rc, NULL, NULL);
+		pb_free(q);
+		return;
+	}
+	if ((r = store_req_new(STORE_AUDIT, s->id, TAG_AUDIT_QUERY)) == NULL ||
+	    (r->data = malloc(len ? len : 1)) == NULL) {
+		store_req_free(r);
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		pb_free(q);
+		return;
+	}
+	memcpy(r->data, body, len);
+	r->data_len = len;
+	e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY;
+	e.at = wall_now();
+	e.agency_id = s->agency;
+	e.case_id = q->case_id;
+	e.msg_id = q->msg_id;
+	e.peer = s->peer;
+	e.outcome = "ok";
+	e.purpose = q->purpose;
+	e.directory_serial = s->srv->dir.dir->serial;
+	if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
+		session_post(s, r);
+	else
+		store_req_free(r);
+	pb_free(q);
+}
+
+/* The query's leaf is committed: now the answer. 1 when r went back to the store. */
+static int
+on_audit_query_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, NULL, "the query was not recorded, so it is not answered");
+		return 0;
+	}
+	r->kind = STORE_AUDIT_ANSWER;
+	r->tag = TAG_AUDIT_ANSWER;
+	session_post(s, r);
+	return 1;
+}
+
+static void
+on_audit_answer_done(struct session *s, struct store_req *r)
+{
+	struct buf b;
+
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, NULL, NULL);
+		return;
+	}
+	buf_init(&b, PU_FRAME_MAX);
+	if (frame_encode(&b, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, r->data,
+	    r->data_len) == PU_OK && tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
+		s->srv->st.frames_out++;
+		session_flush(s);
+	} else {
+		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
+		session_close(s);
+	}
+	buf_free(&b);
 }
 
 /* ---- handshake, identity, HELLO ---------------------------------------------------- */
@@ -1244,6 +1347,9 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 		return;
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_OPEN_STATEMENT:
 		on_open_statement_frame(s, body, len);
+		return;
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY:
+		on_audit_query_frame(s, body, len);
 		return;
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST:
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH:
@@ -1477,9 +1583,16 @@ session_store_done(struct session *s, struct store_req *r)
 	case TAG_RECEIPT: on_receipt_done(s, r); break;
 	case TAG_RECEIPTS: on_receipts_done(s, r); break;
 	case TAG_NOTICES: on_notices_done(s, r); break;
+	case TAG_AUDIT_QUERY:
+		if (on_audit_query_done(s, r)) {
+			session_resume(s);
+			return;	/* it owns r now */
+		}
+		break;
+	case TAG_AUDIT_ANSWER: on_audit_answer_done(s, r); break;
 	case TAG_OPEN:
 		if (r->rc == PU_OK) {
-			send_ack(s, r->msg_id, r->audit_index);
+			send_ack(s, r);
 		} else {
 			session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, r->msg_id, r->rc);
 			session_error(s, r->rc, r->msg_id, "an open statement is about a message delivered to this agency");

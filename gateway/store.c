@@ -53,6 +53,7 @@ struct store {
 	char spool[2100];
 	struct worker writer, reader;
 	struct store_signer signer;
+	struct audit_log audit;		/* the writer thread's */
 	struct store_limits lim;
 	uv_async_t async;
 	pthread_mutex_t done_mu;
@@ -131,6 +132,7 @@ store_req_free(struct store_req *r)
 	if (r == NULL)
 		return;
 	free(r->audit_leaf);
+	free(r->checkpoint);
 	free(r->header);
 	free(r->data);
 	free(r->receipt);
@@ -325,10 +327,22 @@ spool_commit(struct store *s, const struct store_req *r)
 	return rc;
 }
 
+/* The request's audit entry, appended to the tree. */
+static int
+request_leaf(struct store *s, sqlite3 *db, struct store_req *r)
+{
+	return audit_append(&s->audit, db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+}
+
+/*
+ * The gateway receipt, made once the batch's checkpoint is signed: it carries that
+ * checkpoint and the inclusion proof of the message's "store" leaf in it.
+ */
 static int
 sign_receipt(struct store *s, struct store_req *r)
 {
 	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
+	ProtobufCBinaryData proof[MERKLE_MAX_PROOF];
 
 	g.gateway_id = s->signer.gateway_id;
 	g.msg_id.data = r->msg_id;
@@ -338,8 +352,30 @@ sign_receipt(struct store *s, struct store_req *r)
 	g.audit_index = r->audit_index;
 	g.accepted_at = r->accepted_at;
 	g.directory_serial = r->directory_serial;
+	g.checkpoint = r->checkpoint;
+	for (size_t i = 0; i < r->proof_len; i++) {
+		proof[i].data = r->proof + i * MERKLE_HASH_LEN;
+		proof[i].len = MERKLE_HASH_LEN;
+	}
+	g.inclusion_proof = proof;
+	g.n_inclusion_proof = r->proof_len;
 	return signed_create(PU_CTX_GATEWAY_RECEIPT, &g.base, s->signer.key_id,
 	    s->signer.secret_key, &r->receipt, &r->receipt_len);
+}
+
+static int
+update_receipt(sqlite3 *db, const struct store_req *r)
+{
+	sqlite3_stmt *st = db_prepare(db, "UPDATE messages SET receipt = ? WHERE msg_id = ?");
+	int rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->receipt, (int)r->receipt_len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1 ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* The msg_id is taken: same header gets the original receipt, another header a conflict. */
@@ -467,7 +503,8 @@ submit_insert(sqlite3 *db, struct store_req *r)
 	sqlite3_bind_int64(st, 15, r->accepted_at);
 	sqlite3_bind_int64(st, 16, (sqlite3_int64)r->audit_index);
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)r->directory_serial);
-	sqlite3_bind_blob(st, 18, r->receipt, (int)r->receipt_len, SQLITE_STATIC);
+	/* Signed at the end of the batch, with its checkpoint (update_receipt). */
+	sqlite3_bind_zeroblob(st, 18, 0);
 	src = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (src == SQLITE_CONSTRAINT)
@@ -506,6 +543,7 @@ deliveries_insert(sqlite3 *db, const struct store_req *r)
 static int
 do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 {
+	struct merkle_frontier before = s->audit.tree;
 	int rc;
 
 	if (db_exec(db, "SAVEPOINT msg") != PU_OK)
@@ -526,15 +564,11 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 	if (r->chunk_count > 1 && (rc = spool_commit(s, r)) != PU_OK)
 		goto undo;
 	r->accepted_at = now_s();
-	if ((rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index)) != PU_OK)
-		goto undo;
-	if ((rc = sign_receipt(s, r)) != PU_OK)
+	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		goto undo;
 	if ((rc = submit_insert(db, r)) == PU_ERR_CONFLICT) {
 		db_exec(db, "ROLLBACK TO msg; RELEASE msg");
-		free(r->receipt);
-		r->receipt = NULL;
-		r->receipt_len = 0;
+		s->audit.tree = before;
 		/* The loser of a race gets the winner's answer. */
 		return submit_existing(db, r);
 	}
@@ -547,11 +581,12 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 	return db_exec(db, "RELEASE msg");
 undo:
 	db_exec(db, "ROLLBACK TO msg; RELEASE msg");
+	s->audit.tree = before;
 	return rc;
 }
 
 static int
-do_delivered(sqlite3 *db, struct store_req *r)
+do_delivered(struct store *s, sqlite3 *db, struct store_req *r)
 {
 	sqlite3_stmt *st = db_prepare(db, "UPDATE deliveries SET state = 1, updated_at = ? "
 	    "WHERE msg_id = ? AND recipient = ? AND state = 0");
@@ -565,12 +600,12 @@ do_delivered(sqlite3 *db, struct store_req *r)
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
 	sqlite3_finalize(st);
 	if (rc == PU_OK)
-		rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+		rc = request_leaf(s, db, r);
 	return rc;
 }
 
 static int
-do_receipt(sqlite3 *db, struct store_req *r)
+do_receipt(struct store *s, sqlite3 *db, struct store_req *r)
 {
 	sqlite3_stmt *st;
 	int rc, changed;
@@ -593,7 +628,7 @@ do_receipt(sqlite3 *db, struct store_req *r)
 		return rc;
 	if (changed == 0)
 		return PU_ERR_NOT_DELIVERED;
-	if ((rc = audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index)) != PU_OK)
+	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		return rc;
 	if (r->releases_hold) {
 		/*
@@ -667,7 +702,7 @@ expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *send
 	e.statement.data = notice;
 	e.statement.len = notice_len;
 	if (audit_encode(&e, &leaf, &leaf_len) != PU_OK ||
-	    audit_append(db, leaf, leaf_len, &index) != PU_OK)
+	    audit_append(&s->audit, db, leaf, leaf_len, &index) != PU_OK)
 		goto out;
 	if ((st = db_prepare(db, "INSERT OR REPLACE INTO notices (msg_id, sender, notice, sent) "
 	    "VALUES (?, ?, ?, 0)")) == NULL)
@@ -779,7 +814,7 @@ do_notices_sent(sqlite3 *db, struct store_req *r)
 
 /* Only a recipient the message was delivered to can say it opened that very header. */
 static int
-do_open(sqlite3 *db, struct store_req *r)
+do_open(struct store *s, sqlite3 *db, struct store_req *r)
 {
 	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM deliveries d JOIN messages m USING (msg_id) "
 	    "WHERE d.msg_id = ? AND d.recipient = ? AND d.state IN (1, 2) AND m.header_hash = ?");
@@ -794,7 +829,7 @@ do_open(sqlite3 *db, struct store_req *r)
 	sqlite3_finalize(st);
 	if (!found)
 		return PU_ERR_NOT_DELIVERED;
-	return audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+	return request_leaf(s, db, r);
 }
 
 static int
@@ -812,17 +847,17 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return PU_OK;
 	}
 	case STORE_DELIVERED:
-		return do_delivered(db, r);
+		return do_delivered(s, db, r);
 	case STORE_RECEIPT:
-		return do_receipt(db, r);
+		return do_receipt(s, db, r);
 	case STORE_AUDIT:
-		return audit_append(db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+		return request_leaf(s, db, r);
 	case STORE_SWEEP:
 		return do_sweep(s, db, r);
 	case STORE_NOTICES_SENT:
 		return do_notices_sent(db, r);
 	case STORE_OPEN:
-		return do_open(db, r);
+		return do_open(s, db, r);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -835,20 +870,69 @@ is_commit_kind(enum store_kind k)
 	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT || k == STORE_OPEN;
 }
 
+/* Requests whose answer shows their leaf in the batch's checkpoint. */
+static int
+wants_proof(const struct store_req *r)
+{
+	return r->rc == PU_OK && ((r->kind == STORE_SUBMIT && !r->found) ||
+	    r->kind == STORE_RECEIPT || r->kind == STORE_OPEN);
+}
+
+/*
+ * The end of a batch that added leaves, still inside its transaction: sign the checkpoint
+ * of the grown tree, then give each new message its receipt with that checkpoint and its
+ * inclusion proof, and each recorded receipt or statement the same for its ACK.
+ */
+static int
+finish_batch(struct store *s, sqlite3 *db, struct store_req *batch)
+{
+	int rc;
+
+	if ((rc = audit_checkpoint(&s->audit, db, now_s())) != PU_OK)
+		return rc;
+	for (struct store_req *r = batch; r != NULL; r = r->next) {
+		if (!wants_proof(r))
+			continue;
+		if ((rc = audit_inclusion_proof(db, r->audit_index, s->audit.tree.size, r->proof,
+		    &r->proof_len)) != PU_OK)
+			return rc;
+		free(r->checkpoint);
+		if ((r->checkpoint = strdup(s->audit.checkpoint)) == NULL)
+			return PU_ERR_NOMEM;
+		if (r->kind == STORE_SUBMIT && ((rc = sign_receipt(s, r)) != PU_OK ||
+		    (rc = update_receipt(db, r)) != PU_OK))
+			return rc;
+	}
+	/* A retry that found its message stored earlier in this same batch: now signed. */
+	for (struct store_req *r = batch; r != NULL; r = r->next) {
+		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && r->found && r->receipt_len == 0) {
+			free(r->receipt);
+			r->receipt = NULL;
+			if ((rc = submit_existing(db, r)) != PU_OK)
+				return rc;
+		}
+	}
+	return PU_OK;
+}
+
 /*
  * Group commit: every request taken in one go shares one transaction and one fsync.
- * Nothing is answered before the commit; if it fails, every write in it failed.
+ * Nothing is answered before the commit; if it fails, every write in it failed, and the
+ * in-memory tree goes back to where the batch began.
  */
 static void
 writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 {
 	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK, lost = 0;
 	unsigned n_msgs = 0, n_leaves = 0;
+	struct merkle_frontier start = s->audit.tree, before;
+	uint64_t signed_size = s->audit.signed_size;
 
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
 		/* Each request in a savepoint: one that fails leaves none of its writes behind. */
 		if (in_txn && !lost && db_exec(db, "SAVEPOINT req") != PU_OK)
 			lost = 1;
+		before = s->audit.tree;
 		r->rc = in_txn && !lost ? writer_one(s, db, r) : PU_ERR_STORE;
 		/*
 		 * On a full disk or an I/O error SQLite may roll the whole transaction back
@@ -858,17 +942,23 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 			lost = 1;
 		if (in_txn && !lost)
 			db_exec(db, r->rc == PU_OK ? "RELEASE req" : "ROLLBACK TO req; RELEASE req");
+		if (r->rc != PU_OK)
+			s->audit.tree = before;
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
 			n_msgs++;
 		if (is_commit_kind(r->kind) && r->rc == PU_OK && !r->found)
 			n_leaves++;
 	}
+	if (in_txn && !lost && (finish_batch(s, db, batch) != PU_OK || sqlite3_get_autocommit(db)))
+		lost = 1;
 	if (in_txn && (lost || db_exec(db, "COMMIT") != PU_OK)) {
 		db_exec(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next)
 			if (is_commit_kind(r->kind) && r->rc == PU_OK)
 				r->rc = PU_ERR_STORE;
 		n_msgs = n_leaves = 0;
+		s->audit.tree = start;
+		s->audit.signed_size = signed_size;
 	}
 	__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->messages, n_msgs, __ATOMIC_RELAXED);
@@ -1063,6 +1153,21 @@ do_notices(sqlite3 *db, struct store_req *r)
 }
 
 static int
+do_audit_answer(sqlite3 *db, struct store_req *r)
+{
+	uint8_t *answer;
+	size_t len;
+	int rc;
+
+	if ((rc = audit_answer(db, r->data, r->data_len, r->audit_index, &answer, &len)) != PU_OK)
+		return rc;
+	free(r->data);
+	r->data = answer;
+	r->data_len = len;
+	return PU_OK;
+}
+
+static int
 reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 {
 	switch (r->kind) {
@@ -1081,6 +1186,8 @@ reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 	case STORE_CHECKPOINT:
 		return sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
 		    SQLITE_OK ? PU_OK : PU_ERR_STORE;
+	case STORE_AUDIT_ANSWER:
+		return do_audit_answer(db, r);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -1150,11 +1257,20 @@ worker_start(struct store *s, struct worker *w, int is_writer, const char *db_pa
 
 	w->store = s;
 	w->is_writer = is_writer;
-	pthread_mutex_init(&w->q.mu, NULL);
-	pthread_cond_init(&w->q.cv, NULL);
-	if ((rc = db_open(db_path, &w->db, is_writer)) != PU_OK)
-		return rc;
-	return pthread_create(&w->thread, NULL, worker_main, w) == 0 ? PU_OK : PU_ERR_INTERNAL;
+	if ((rc = db_open(db_path, &w->db, is_writer)) == PU_OK && is_writer)
+		rc = audit_open(&s->audit, w->db, &s->signer.audit);
+	if (rc == PU_OK) {
+		pthread_mutex_init(&w->q.mu, NULL);
+		pthread_cond_init(&w->q.cv, NULL);
+		if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+			return PU_OK;
+		pthread_cond_destroy(&w->q.cv);
+		pthread_mutex_destroy(&w->q.mu);
+		rc = PU_ERR_INTERNAL;
+	}
+	sqlite3_close(w->db);
+	w->db = NULL;
+	return rc;
 }
 
 static void
@@ -1282,6 +1398,7 @@ store_post(struct store *s, struct store_req *r)
 	case STORE_RECEIPTS:
 	case STORE_NOTICES:
 	case STORE_CHECKPOINT:
+	case STORE_AUDIT_ANSWER:
 		queue_push(&s->reader.q, r);
 		break;
 	default:

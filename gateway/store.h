@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "audit.h"
 #include "header.h"
 
 #define STORE_AGENCY_MAX 40
@@ -42,6 +43,8 @@ enum store_kind {
 	STORE_NOTICES_SENT,	/* writer: mark agency's notices as sent */
 	STORE_CHECKPOINT,	/* reader: a PASSIVE WAL checkpoint, off the writer's path */
 	STORE_OPEN,		/* writer: audit an open statement of a message delivered to agency */
+	STORE_AUDIT_ANSWER,	/* reader: data = an AuditQuery whose leaf is audit_index -> data =
+				 * the encoded AuditAnswer */
 };
 
 struct store_inbox_entry {
@@ -99,6 +102,11 @@ struct store_req {
 	uint64_t audit_index;
 	int64_t accepted_at;
 	uint8_t *receipt;		/* the signed gateway receipt (SUBMIT, LOOKUP) */
+	/* RECEIPT, OPEN (and inside a SUBMIT's receipt): the batch's checkpoint and the
+	 * inclusion proof of the request's leaf in it */
+	char *checkpoint;
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	size_t proof_len;
 	size_t receipt_len;
 	struct store_inbox_entry *entries;	/* INBOX */
 	size_t n_entries;
@@ -109,11 +117,12 @@ struct store_req {
 	size_t n_list;
 };
 
-/* What the writer signs receipts with (the gateway's RECEIPT key). */
+/* What the writer signs receipts with (the gateway's RECEIPT key) and checkpoints with. */
 struct store_signer {
 	char gateway_id[STORE_AGENCY_MAX];
 	uint8_t key_id[PU_KEY_ID_LEN];
 	const uint8_t *secret_key;	/* secret memory, owned by the caller, outlives the store */
+	struct audit_signer audit;	/* the CHECKPOINT key, likewise */
 };
 
 struct store_limits {

@@ -138,6 +138,8 @@ static const ProtobufCMessageDescriptor *const frame_bodies[] = {
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_ACK] = &puente__ack__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS_REQUEST] = &puente__receipts_request__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS] = &puente__receipts__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY] = &puente__audit_query__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER] = &puente__audit_answer__descriptor,
 };
 
 const ProtobufCMessageDescriptor *

@@ -107,20 +107,36 @@ empty_root(uint8_t out[H])
 	crypto_hash_sha256_final(&st, out);
 }
 
+/*
+ * Where a generator reads the tree: leaf hashes only (every subtree recomputed), or
+ * stored perfect subtrees (one read per subtree, so a proof costs O(log^2 n) reads).
+ */
+struct source {
+	merkle_leaf_fn leaf;
+	merkle_node_fn node;
+	void *arg;
+};
+
 /* MTH(D[lo:hi]) for hi > lo; recursion depth is the subtree's height, at most 64. */
 static int
-subtree_hash(merkle_leaf_fn get, void *arg, uint64_t lo, uint64_t hi, uint8_t out[H])
+subtree_hash(const struct source *src, uint64_t lo, uint64_t hi, uint8_t out[H])
 {
 	uint8_t left[H];
-	uint64_t k;
+	uint64_t k, n = hi - lo;
 	int rc;
 
-	if (hi - lo == 1)
-		return get(arg, lo, out);
-	k = split_point(hi - lo);
-	if ((rc = subtree_hash(get, arg, lo, lo + k, left)) != PU_OK)
+	/*
+	 * RFC 9162 only ever splits off perfect subtrees at multiples of their size, so a
+	 * power-of-two range here is one stored node.
+	 */
+	if (src->node != NULL && (n & (n - 1)) == 0)
+		return src->node(src->arg, bit_len(n) - 1, lo >> (bit_len(n) - 1), out);
+	if (n == 1)
+		return src->leaf(src->arg, lo, out);
+	k = split_point(n);
+	if ((rc = subtree_hash(src, lo, lo + k, left)) != PU_OK)
 		return rc;
-	if ((rc = subtree_hash(get, arg, lo + k, hi, out)) != PU_OK)
+	if ((rc = subtree_hash(src, lo + k, hi, out)) != PU_OK)
 		return rc;
 	merkle_node_hash(out, left, out);
 	return PU_OK;
@@ -129,11 +145,13 @@ subtree_hash(merkle_leaf_fn get, void *arg, uint64_t lo, uint64_t hi, uint8_t ou
 int
 merkle_root_from(uint8_t out[H], merkle_leaf_fn get, void *arg, uint64_t n)
 {
+	struct source src = { get, NULL, arg };
+
 	if (n == 0) {
 		empty_root(out);
 		return PU_OK;
 	}
-	return subtree_hash(get, arg, 0, n, out);
+	return subtree_hash(&src, 0, n, out);
 }
 
 struct leaf_array {
@@ -167,8 +185,18 @@ merkle_frontier_init(struct merkle_frontier *f)
 int
 merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[H])
 {
+	unsigned n_made;
+
+	return merkle_frontier_append_nodes(f, leaf_hash, NULL, &n_made);
+}
+
+int
+merkle_frontier_append_nodes(struct merkle_frontier *f, const uint8_t leaf_hash[H],
+    uint8_t made[MERKLE_MAX_LEVELS][H], unsigned *n_made)
+{
 	uint8_t node[H];
 
+	*n_made = 0;
 	if (f->size == UINT64_MAX)
 		return PU_ERR_TOO_LARGE;
 	memcpy(node, leaf_hash, H);
@@ -176,10 +204,36 @@ merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[H])
 	 * Like a binary counter's carry: each trailing 1 bit of the old size is a perfect
 	 * subtree as tall as the one being built, now complete with its right sibling.
 	 */
-	for (uint64_t s = f->size; s & 1; s >>= 1)
+	for (uint64_t s = f->size; s & 1; s >>= 1) {
 		merkle_node_hash(node, f->nodes[--f->n_nodes], node);
+		if (made != NULL)
+			memcpy(made[*n_made], node, H);
+		(*n_made)++;
+	}
 	memcpy(f->nodes[f->n_nodes++], node, H);
 	f->size++;
+	return PU_OK;
+}
+
+int
+merkle_frontier_load(struct merkle_frontier *f, uint64_t size, merkle_node_fn get, void *arg)
+{
+	uint64_t start = 0;
+	int rc;
+
+	merkle_frontier_init(f);
+	/* One perfect subtree per set bit of size, the largest (leftmost) first. */
+	for (unsigned level = 64; level-- > 0;) {
+		if (!(size >> level & 1))
+			continue;
+		if ((rc = get(arg, level, start >> level, f->nodes[f->n_nodes])) != PU_OK) {
+			merkle_frontier_init(f);
+			return rc;
+		}
+		f->n_nodes++;
+		start += (uint64_t)1 << level;
+	}
+	f->size = size;
 	return PU_OK;
 }
 
@@ -268,8 +322,8 @@ reverse(uint8_t *proof, size_t n)
 	}
 }
 
-int
-merkle_inclusion_proof(merkle_leaf_fn get, void *arg, uint64_t index, uint64_t size,
+static int
+inclusion_proof(const struct source *src, uint64_t index, uint64_t size,
     uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
 {
 	uint64_t lo = 0, hi = size;
@@ -284,10 +338,10 @@ merkle_inclusion_proof(merkle_leaf_fn get, void *arg, uint64_t index, uint64_t s
 		uint64_t k = split_point(hi - lo);
 
 		if (index < lo + k) {
-			rc = subtree_hash(get, arg, lo + k, hi, proof + n * H);
+			rc = subtree_hash(src, lo + k, hi, proof + n * H);
 			hi = lo + k;
 		} else {
-			rc = subtree_hash(get, arg, lo, lo + k, proof + n * H);
+			rc = subtree_hash(src, lo, lo + k, proof + n * H);
 			lo += k;
 		}
 		if (rc != PU_OK)
@@ -299,8 +353,8 @@ merkle_inclusion_proof(merkle_leaf_fn get, void *arg, uint64_t index, uint64_t s
 	return PU_OK;
 }
 
-int
-merkle_consistency_proof(merkle_leaf_fn get, void *arg, uint64_t size1, uint64_t size2,
+static int
+consistency_proof(const struct source *src, uint64_t size1, uint64_t size2,
     uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
 {
 	uint64_t lo = 0, hi = size2, m = size1;
@@ -317,10 +371,10 @@ merkle_consistency_proof(merkle_leaf_fn get, void *arg, uint64_t size1, uint64_t
 		uint64_t k = split_point(hi - lo);
 
 		if (m <= k) {
-			rc = subtree_hash(get, arg, lo + k, hi, proof + n * H);
+			rc = subtree_hash(src, lo + k, hi, proof + n * H);
 			hi = lo + k;
 		} else {
-			rc = subtree_hash(get, arg, lo, lo + k, proof + n * H);
+			rc = subtree_hash(src, lo, lo + k, proof + n * H);
 			lo += k;
 			m -= k;
 			whole = 0;
@@ -330,13 +384,49 @@ merkle_consistency_proof(merkle_leaf_fn get, void *arg, uint64_t size1, uint64_t
 		n++;
 	}
 	if (!whole) {
-		if ((rc = subtree_hash(get, arg, lo, hi, proof + n * H)) != PU_OK)
+		if ((rc = subtree_hash(src, lo, hi, proof + n * H)) != PU_OK)
 			return rc;
 		n++;
 	}
 	reverse(proof, n);
 	*proof_len = n;
 	return PU_OK;
+}
+
+int
+merkle_inclusion_proof(merkle_leaf_fn get, void *arg, uint64_t index, uint64_t size,
+    uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
+{
+	struct source src = { get, NULL, arg };
+
+	return inclusion_proof(&src, index, size, proof, proof_len);
+}
+
+int
+merkle_inclusion_proof_nodes(merkle_node_fn get, void *arg, uint64_t index, uint64_t size,
+    uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
+{
+	struct source src = { NULL, get, arg };
+
+	return inclusion_proof(&src, index, size, proof, proof_len);
+}
+
+int
+merkle_consistency_proof(merkle_leaf_fn get, void *arg, uint64_t size1, uint64_t size2,
+    uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
+{
+	struct source src = { get, NULL, arg };
+
+	return consistency_proof(&src, size1, size2, proof, proof_len);
+}
+
+int
+merkle_consistency_proof_nodes(merkle_node_fn get, void *arg, uint64_t size1, uint64_t size2,
+    uint8_t proof[MERKLE_MAX_PROOF * H], size_t *proof_len)
+{
+	struct source src = { NULL, get, arg };
+
+	return consistency_proof(&src, size1, size2, proof, proof_len);
 }
 
 /* Up a path whose direction at level i is bit i of index. */

@@ -27,6 +27,14 @@
  */
 typedef int (*merkle_leaf_fn)(void *arg, uint64_t index, uint8_t out[MERKLE_HASH_LEN]);
 
+/*
+ * Where generators read a tree that keeps its perfect subtrees: the hash of the subtree of
+ * 2^level leaves that starts at leaf index << level (level 0 is the leaf hash itself).
+ * Called only for subtrees inside the tree size asked about.
+ */
+typedef int (*merkle_node_fn)(void *arg, unsigned level, uint64_t index,
+    uint8_t out[MERKLE_HASH_LEN]);
+
 /* SHA-256(0x00 || leaf). */
 void merkle_leaf_hash(uint8_t out[MERKLE_HASH_LEN], const void *leaf, size_t len);
 /* SHA-256(0x01 || left || right). out may alias left or right. */
@@ -55,6 +63,16 @@ struct merkle_frontier {
 void merkle_frontier_init(struct merkle_frontier *f);
 /* PU_OK, or PU_ERR_TOO_LARGE when the tree already holds 2^64 - 1 leaves. */
 int merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[MERKLE_HASH_LEN]);
+/*
+ * The same, telling which perfect subtrees the leaf completed, for a store that keeps
+ * them: made[l - 1] is the subtree of level l, for l = 1 .. *n_made, whose index is
+ * (f->size >> l) - 1 after the append.
+ */
+int merkle_frontier_append_nodes(struct merkle_frontier *f,
+    const uint8_t leaf_hash[MERKLE_HASH_LEN], uint8_t made[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN],
+    unsigned *n_made);
+/* The frontier of a tree of size leaves from its stored perfect subtrees; PU_OK or get's error. */
+int merkle_frontier_load(struct merkle_frontier *f, uint64_t size, merkle_node_fn get, void *arg);
 /* The root of the first f->size leaves, equal to merkle_root() over them. */
 void merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[MERKLE_HASH_LEN]);
 
@@ -75,6 +93,11 @@ int merkle_inclusion_proof(merkle_leaf_fn get, void *arg, uint64_t index, uint64
 /* PROOF(size1, D[0:size2]) of RFC 9162 §2.1.4.1; empty when size1 == size2. */
 int merkle_consistency_proof(merkle_leaf_fn get, void *arg, uint64_t size1, uint64_t size2,
     uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
+/* The same two from stored perfect subtrees: O(log^2 size) reads instead of size. */
+int merkle_inclusion_proof_nodes(merkle_node_fn get, void *arg, uint64_t index, uint64_t size,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
+int merkle_consistency_proof_nodes(merkle_node_fn get, void *arg, uint64_t size1,
+    uint64_t size2, uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
 
 /*
  * RFC 9162 §2.1.3.2: PU_OK when proof shows leaf_hash at index in the tree of that size

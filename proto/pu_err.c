@@ -66,7 +66,23 @@ pu_err_exit_code(int code)
 		return 74;	/* EX_IOERR */
 	case PU_ERR_PASSPHRASE:
 	case PU_ERR_FILE_MODE:
+	case PU_ERR_AUDIT_ROLE:
 		return 77;	/* EX_NOPERM */
+	case PU_ERR_UNKNOWN_MESSAGE:
+		return 66;	/* EX_NOINPUT */
+	case PU_ERR_LOCAL_DB:
+		return 74;	/* EX_IOERR */
+	case PU_ERR_UNAVAILABLE:
+	case PU_ERR_BUSY:
+	case PU_ERR_SHUTTING_DOWN:
+	case PU_ERR_STORE:
+	case PU_ERR_QUOTA:
+		return 75;	/* EX_TEMPFAIL: nothing is lost, try again later */
+	case PU_ERR_GATEWAY_IDENTITY:
+	case PU_ERR_PROTOCOL:
+		return 76;	/* EX_PROTOCOL */
+	case PU_ERR_CONFIG:
+		return 78;	/* EX_CONFIG */
 	case PU_ERR_NOMEM:
 	case PU_ERR_INTERNAL:
 	case PU_ERR_CRYPTO:

@@ -134,7 +134,23 @@
 	X(PU_ERR_NOTE_FORK,        -174, "two checkpoints of one log differ for the same tree size") \
 	X(PU_ERR_NOTE_OTHER_LOG,   -175, "checkpoints come from logs of different origins") \
 	/* sessions */ \
-	X(PU_ERR_DEADLINE,         -180, "the session missed its deadline (handshake, HELLO or idle)")
+	X(PU_ERR_DEADLINE,         -180, "the session missed its deadline (handshake, HELLO or idle)") \
+	/* the client (libpuente-client) */ \
+	X(PU_ERR_UNAVAILABLE,      -190, "the gateway cannot be reached or did not answer in time; retry later") \
+	X(PU_ERR_GATEWAY_IDENTITY, -191, "the gateway's certificate is not pinned for a gateway in the directory") \
+	X(PU_ERR_PROTOCOL,         -192, "the gateway answered outside the session protocol") \
+	X(PU_ERR_CONFIG,           -193, "the agency folder or its agency.conf is incomplete or invalid") \
+	X(PU_ERR_UNKNOWN_MESSAGE,  -194, "no such message in this agency's local records") \
+	X(PU_ERR_LOCAL_DB,         -195, "the local database client.db failed") \
+	/* the audit log: the gateway's tables, auditors' queries and the verifier */ \
+	X(PU_ERR_AUDIT_STATE,      -210, "the audit tables do not match the newest signed checkpoint") \
+	X(PU_ERR_AUDIT_ROLE,       -211, "audit queries are answered to auditors only") \
+	X(PU_ERR_AUDIT_QUERY,      -212, "audit query needs one filter at most and a limit of 1..1000") \
+	X(PU_ERR_AUDIT_GAP,        -213, "audit entries are missing: leaf indexes are not consecutive") \
+	X(PU_ERR_AUDIT_LEAF,       -214, "audit entries do not hash to the root their checkpoint signs") \
+	X(PU_ERR_AUDIT_CHAIN,      -215, "a case's chain of audit entries is broken") \
+	X(PU_ERR_AUDIT_ROLLBACK,   -216, "the log is behind a checkpoint already trusted") \
+	X(PU_ERR_AUDIT_EXPORT,     -217, "audit export file is malformed")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,

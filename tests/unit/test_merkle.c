@@ -632,6 +632,72 @@ full_frontier_refuses_another_leaf(void **state)
 	assert_int_equal(f.n_nodes, MERKLE_MAX_LEVELS);
 }
 
+/* ---- stored perfect subtrees (the gateway's way) ------------------------------------- */
+
+/* Every perfect subtree of the 300 leaves, as merkle_frontier_append_nodes reported them. */
+static struct {
+	uint8_t nodes[10][MANY_LEAVES][H];	/* [level][index]; 2^9 > 300 */
+	uint64_t made[10];			/* how many of each level were reported */
+	uint64_t limit;				/* the tree size the generator works on */
+} stored;
+
+static int
+stored_node(void *arg, unsigned level, uint64_t index, uint8_t out[H])
+{
+	(void)arg;
+	if (level >= 10 || index >= stored.made[level] ||
+	    ((index + 1) << level) > stored.limit)
+		fail_msg("generator read node (%u, %" PRIu64 ") of a %" PRIu64 "-leaf tree",
+		    level, index, stored.limit);
+	memcpy(out, stored.nodes[level][index], H);
+	return PU_OK;
+}
+
+static void
+stored_subtrees_give_the_same_proofs(void **state)
+{
+	uint8_t made[MERKLE_MAX_LEVELS][H], a[MERKLE_MAX_PROOF * H], b[MERKLE_MAX_PROOF * H];
+	struct merkle_frontier f, loaded;
+	size_t na, nb;
+	unsigned n_made;
+
+	(void)state;
+	memset(&stored, 0, sizeof(stored));
+	merkle_frontier_init(&f);
+	for (uint64_t i = 0; i < MANY_LEAVES; i++) {
+		assert_err(merkle_frontier_append_nodes(&f, leaf(i), made, &n_made), PU_OK);
+		memcpy(stored.nodes[0][i], leaf(i), H);
+		stored.made[0] = i + 1;
+		/* Each reported node is the next one of its level, in order. */
+		for (unsigned l = 1; l <= n_made; l++) {
+			assert_int_equal(stored.made[l], (f.size >> l) - 1);
+			memcpy(stored.nodes[l][stored.made[l]++], made[l - 1], H);
+		}
+		/* The frontier rebuilt from the stored nodes is the one built leaf by leaf. */
+		stored.limit = f.size;
+		assert_err(merkle_frontier_load(&loaded, f.size, stored_node, NULL), PU_OK);
+		assert_int_equal(loaded.size, f.size);
+		assert_int_equal(loaded.n_nodes, f.n_nodes);
+		assert_memory_equal(loaded.nodes, f.nodes, f.n_nodes * H);
+	}
+	for (uint64_t size = 1; size <= MANY_LEAVES; size += size < 40 ? 1 : 37) {
+		for (uint64_t m = 0; m < size; m += m < 40 ? 1 : 13) {
+			stored.limit = size;
+			assert_err(merkle_inclusion_proof_nodes(stored_node, NULL, m, size, a, &na),
+			    PU_OK);
+			assert_err(gen_inclusion(m, size, b, &nb), PU_OK);
+			assert_int_equal(na, nb);
+			assert_memory_equal(a, b, na * H);
+			stored.limit = size;
+			assert_err(merkle_consistency_proof_nodes(stored_node, NULL, m + 1, size, a,
+			    &na), PU_OK);
+			assert_err(gen_consistency(m + 1, size, b, &nb), PU_OK);
+			assert_int_equal(na, nb);
+			assert_memory_equal(a, b, na * H);
+		}
+	}
+}
+
 /* ---- known-answer proofs --------------------------------------------------------------- */
 
 static void
@@ -951,6 +1017,7 @@ main(void)
 		cmocka_unit_test(store_error_is_returned_unchanged),
 		cmocka_unit_test(generator_reads_each_leaf_once),
 		cmocka_unit_test(huge_trees_have_bounded_proofs),
+		cmocka_unit_test(stored_subtrees_give_the_same_proofs),
 	};
 
 	if (crypto_init() != PU_OK)
