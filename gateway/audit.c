@@ -265,7 +265,7 @@ insert_nodes(sqlite3 *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsign
 }
 
 int
-audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t len,
+audit_append(struct audit_log *log, sqlite3 *db, uint8_t **entry, size_t *len,
     uint64_t *index)
 {
 	uint8_t made[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN], hash[MERKLE_HASH_LEN];
@@ -277,8 +277,8 @@ audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t le
 	unsigned n_made;
 	int rc;
 
-	if ((rc = pb_decode(&puente__audit_entry__descriptor, entry, len, &pb_limits_wire,
-	    4 * len + 65536, &m)) != PU_OK)
+	if ((rc = pb_decode(&puente__audit_entry__descriptor, *entry, *len, &pb_limits_wire,
+	    4 * *len + 65536, &m)) != PU_OK)
 		return rc;
 	e = (Puente__AuditEntry *)m;
 	if (e->case_id[0] == '\0' && e->msg_id.len > 0 && (rc = case_of_message(db, e)) != PU_OK)
@@ -297,6 +297,11 @@ audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t le
 	if ((rc = insert_nodes(db, log->tree.size, made, n_made)) != PU_OK)
 		goto out;
 	*index = next;
+	/* The caller gets the leaf as appended, for the receipt that proves it. */
+	free(*entry);
+	*entry = leaf;
+	*len = leaf_len;
+	leaf = NULL;
 out:
 	free(leaf);
 	pb_free(e);

@@ -47,8 +47,12 @@ int audit_schema(sqlite3 *db);
  * start rather than sign a tree it cannot vouch for).
  */
 int audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer);
-/* Append the encoded entry; *index is its leaf index (0-based). Inside a transaction. */
-int audit_append(struct audit_log *log, sqlite3 *db, const uint8_t *entry, size_t len,
+/*
+ * Append the encoded entry (malloc'd); *index is its leaf index (0-based). Inside a
+ * transaction. On success *entry is replaced by the leaf as appended (completed with its
+ * case and chain), which the receipt or ACK carries so the client can check its proof.
+ */
+int audit_append(struct audit_log *log, sqlite3 *db, uint8_t **entry, size_t *len,
     uint64_t *index);
 /* Sign and store a checkpoint of the current tree if it grew; inside the transaction. */
 int audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now);

@@ -994,6 +994,10 @@ send_ack(struct session *s, const struct store_req *r)
 	}
 	a.inclusion_proof = proof;
 	a.n_inclusion_proof = r->proof_len;
+	if (r->checkpoint != NULL) {
+		a.audit_entry.data = r->audit_leaf;
+		a.audit_entry.len = r->audit_leaf_len;
+	}
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, &a.base);
 }
 

@@ -331,7 +331,7 @@ spool_commit(struct store *s, const struct store_req *r)
 static int
 request_leaf(struct store *s, sqlite3 *db, struct store_req *r)
 {
-	return audit_append(&s->audit, db, r->audit_leaf, r->audit_leaf_len, &r->audit_index);
+	return audit_append(&s->audit, db, &r->audit_leaf, &r->audit_leaf_len, &r->audit_index);
 }
 
 /*
@@ -359,6 +359,8 @@ sign_receipt(struct store *s, struct store_req *r)
 	}
 	g.inclusion_proof = proof;
 	g.n_inclusion_proof = r->proof_len;
+	g.audit_entry.data = r->audit_leaf;
+	g.audit_entry.len = r->audit_leaf_len;
 	return signed_create(PU_CTX_GATEWAY_RECEIPT, &g.base, s->signer.key_id,
 	    s->signer.secret_key, &r->receipt, &r->receipt_len);
 }
@@ -702,7 +704,7 @@ expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *send
 	e.statement.data = notice;
 	e.statement.len = notice_len;
 	if (audit_encode(&e, &leaf, &leaf_len) != PU_OK ||
-	    audit_append(&s->audit, db, leaf, leaf_len, &index) != PU_OK)
+	    audit_append(&s->audit, db, &leaf, &leaf_len, &index) != PU_OK)
 		goto out;
 	if ((st = db_prepare(db, "INSERT OR REPLACE INTO notices (msg_id, sender, notice, sent) "
 	    "VALUES (?, ?, ?, 0)")) == NULL)

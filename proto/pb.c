@@ -30,6 +30,8 @@ static const struct field_limit field_limits[] = {
 	{ "puente.Signed", "body", 64 * KiB, 0 },
 	{ "puente.GatewayReceipt", "checkpoint", 4 * KiB, 0 },
 	{ "puente.GatewayReceipt", "inclusion_proof", 32, 64 },
+	{ "puente.GatewayReceipt", "audit_entry", 64 * KiB + 1024, 0 },
+	{ "puente.Ack", "audit_entry", 64 * KiB + 1024, 0 },
 	{ "puente.NonDeliveryNotice", "undelivered", 256, 16 },
 	{ "puente.SignedDirectory", "directory", 4 * MiB, 0 },
 	{ "puente.Directory", "agencies", 0, 4096 },

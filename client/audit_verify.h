@@ -1,0 +1,71 @@
+/*
+ * audit_verify.h - checking the gateway's audit log from outside it (DESIGN.md §8).
+ *
+ * A full replay takes the answers of a query without filter, in order, recomputes every
+ * leaf hash and the whole tree from the leaves, checks each checkpoint the gateway signed
+ * along the way (so a change is located to one commit batch), every case's chain, and
+ * that the log extends the checkpoint the auditor already trusts. A case trace checks
+ * each entry's inclusion proof in a signed checkpoint and that the entries form an
+ * unbroken chain. Every failure leaves one line in problem that names what is wrong.
+ *
+ * Pure logic: no I/O. The caller feeds answers from a live session or an export file.
+ */
+#ifndef PU_AUDIT_VERIFY_H
+#define PU_AUDIT_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.pb-c.h"
+#include "frames.pb-c.h"
+#include "merkle.h"
+#include "note.h"
+
+#define AVERIFY_PROBLEM_MAX 512
+
+/* Whose checkpoints these are: the gateway's log origin and CHECKPOINT public key. */
+struct averify_log {
+	char origin[128];
+	uint8_t public_key[32];
+};
+
+struct case_table;
+
+struct averify {
+	struct averify_log log;
+	struct merkle_frontier tree;		/* recomputed from the leaves */
+	struct note trusted;			/* the checkpoint trusted before this run */
+	int has_trusted;
+	struct note newest;			/* the newest checkpoint verified in this run */
+	int has_newest;
+	struct case_table *cases;		/* last leaf index + 1 of every case seen */
+	uint64_t events[32];			/* entries per AuditEvent value */
+	uint64_t checkpoints;			/* checkpoints checked against the replay */
+	char problem[AVERIFY_PROBLEM_MAX];
+};
+
+/* trusted: the note kept from an earlier run (NULL: none; trust on first use). */
+int averify_init(struct averify *v, const struct averify_log *log, const char *trusted);
+void averify_free(struct averify *v);
+/*
+ * The next page of a full replay (records from index v->tree.size on). PU_OK, or the
+ * first problem: PU_ERR_AUDIT_GAP, PU_ERR_AUDIT_LEAF, PU_ERR_AUDIT_CHAIN,
+ * PU_ERR_AUDIT_ROLLBACK, PU_ERR_NOTE_* (a checkpoint that does not parse or verify), or
+ * PU_ERR_NOTE_FORK (the log disagrees with the trusted checkpoint).
+ */
+int averify_page(struct averify *v, const Puente__AuditAnswer *a);
+/* After the last page: the replayed tree must be exactly the newest checkpoint's. */
+int averify_finish(struct averify *v);
+
+/*
+ * A filtered answer (case, agency or message): the answer's checkpoint is verified and
+ * consistent with the trusted one, and every record's inclusion proof leads to its root.
+ * For a case, the records must also form the case's unbroken chain: each names the one
+ * before it (pass case_id, else NULL). *size_out gets the checkpoint's size.
+ */
+int averify_answer(struct averify *v, const Puente__AuditAnswer *a, const char *case_id);
+
+/* A verified checkpoint's text as a NUL-terminated string (for the state file). */
+int averify_note_string(const struct note *n, char *out, size_t n_out);
+
+#endif
