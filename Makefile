@@ -3,7 +3,7 @@
 
 DEPS := gcc cmake pkg-config libssl-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler \
         libuv1-dev libsqlite3-dev libjansson-dev libcmocka-dev clang-14 libfuzzer-14-dev \
-        libclang-rt-14-dev valgrind cppcheck openssl python3-nacl
+        libclang-rt-14-dev valgrind cppcheck openssl python3-nacl chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 JOBS := $(shell nproc 2>/dev/null || echo 2)
 CTEST := ctest --output-on-failure -j $(JOBS)
@@ -47,8 +47,10 @@ test: build build-asan build-fuzz cppcheck
 fuzz: build-fuzz
 	sh tests/fuzz/run.sh build-fuzz $${FUZZ_SECONDS:-60}
 
+# The standard set of DESIGN.md §10 against its own federation and gateway on loopback.
 bench: build
-	./build/tests/puente-bench-seal
+	./build/tests/puente-bench -S build/keys/puente-keys build/gateway/puente-gateway \
+	  $(CURDIR)/build/bench
 
 cppcheck: deps
 	cppcheck --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \

@@ -92,6 +92,9 @@ case_get(struct case_table *t, const char *id)
 
 /* ---- verifier ---------------------------------------------------------------------- */
 
+static int problem(struct averify *v, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 problem(struct averify *v, int rc, const char *fmt, ...)
 {
@@ -269,11 +272,12 @@ averify_page(struct averify *v, const Puente__AuditAnswer *a)
 		const Puente__AuditRecord *r = a->records[i];
 		uint8_t hash[MERKLE_HASH_LEN];
 
-		if (r->index != v->tree.size)
-			return problem(v, PU_ERR_AUDIT_GAP, r->index > v->tree.size ? "entries %" PRIu64
-			    " to %" PRIu64 " are missing" : "entry %" PRIu64 " comes again after %"
-			    PRIu64, r->index > v->tree.size ? v->tree.size : r->index,
-			    r->index > v->tree.size ? r->index - 1 : v->tree.size - 1);
+		if (r->index > v->tree.size)
+			return problem(v, PU_ERR_AUDIT_GAP, "entries %" PRIu64 " to %" PRIu64
+			    " are missing", v->tree.size, r->index - 1);
+		if (r->index < v->tree.size)
+			return problem(v, PU_ERR_AUDIT_GAP, "entry %" PRIu64 " comes again after "
+			    "entry %" PRIu64, r->index, v->tree.size - 1);
 		if ((rc = leaf_check(v, r->index, &r->entry, NULL)) != PU_OK)
 			return rc;
 		merkle_leaf_hash(hash, r->entry.data, r->entry.len);

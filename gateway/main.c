@@ -94,8 +94,13 @@ main(int argc, char **argv)
 			config_print(&cfg, stdout);
 		return 0;
 	}
-	if ((rc = server_init(&srv, uv_default_loop(), &cfg)) != PU_OK)
-		return rc == PU_ERR_NOT_FOUND ? 66 : rc == PU_ERR_BUSY ? 75 : 78;
+	if ((rc = server_init(&srv, uv_default_loop(), &cfg)) != PU_OK) {
+		/* server_init freed what it held; the loop closes the store's handle. */
+		uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+		uv_loop_close(uv_default_loop());
+		return rc == PU_ERR_NOT_FOUND ? 66 : rc == PU_ERR_BUSY ? 75 :
+		    rc == PU_ERR_IO || rc == PU_ERR_STORE_READONLY ? 74 : 78;
+	}
 	if ((rc = server_listen(&srv)) != PU_OK || (rc = metrics_start(&srv)) != PU_OK) {
 		server_drain(&srv);
 		uv_run(uv_default_loop(), UV_RUN_DEFAULT);

@@ -391,8 +391,10 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 	srv->loop = loop;
 	srv->cfg = *cfg;
 	srv->started_at = (int64_t)time(NULL);
-	if ((rc = load_identity(srv)) != PU_OK)
+	if ((rc = load_identity(srv)) != PU_OK) {
+		server_free(srv);
 		return rc;
+	}
 	snprintf(signer.gateway_id, sizeof(signer.gateway_id), "%s", srv->gateway_id);
 	memcpy(signer.key_id, srv->receipt_key.key_id, PU_KEY_ID_LEN);
 	signer.secret_key = srv->receipt_key.secret;
@@ -404,13 +406,18 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 	lim.sender_quota = cfg->sender_quota_bytes;
 	if ((rc = store_open(&srv->store, cfg->data_dir, loop, &signer, &lim, server_store_done,
 	    srv)) != PU_OK) {
-		log_error("gateway", "event=start-failed component=store data_dir_error=%s "
-		    "reason=\"%s\"", pu_err_name(rc), pu_err_message(rc));
+		log_error("gateway", "event=start-failed component=store data_dir=\"%s\" "
+		    "data_dir_error=%s reason=\"%s\"", cfg->data_dir, pu_err_name(rc),
+		    pu_err_message(rc));
+		server_free(srv);
 		return rc;
 	}
 	if ((rc = idfilter_init(&srv->ids, 1u << 20)) != PU_OK ||
 	    (rc = store_each_msg_id(cfg->data_dir, add_known_id, &srv->ids)) != PU_OK) {
 		log_error("gateway", "event=start-failed component=id-filter reason=%s", pu_err_name(rc));
+		store_close(srv->store);
+		srv->store = NULL;
+		server_free(srv);
 		return rc;
 	}
 	uv_signal_init(loop, &srv->sig_term);
@@ -503,6 +510,7 @@ server_free(struct server *srv)
 	directory_free(&srv->dir);
 	idfilter_free(&srv->ids);
 	SSL_CTX_free(srv->tls);
+	srv->tls = NULL;
 	secret_key_clear(&srv->receipt_key);
 	secret_key_clear(&srv->checkpoint_key);
 }

@@ -259,6 +259,9 @@ db_open(const char *path, sqlite3 **db, int writer)
 	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		return PU_ERR_STORE;
 	sqlite3_busy_timeout(*db, 5000);
+	/* SQLite quietly opens a file it may not write read-only: the writer must refuse. */
+	if (writer && sqlite3_db_readonly(*db, "main") == 1)
+		return PU_ERR_STORE_READONLY;
 	if (writer) {
 		/* Durable commits; WAL checkpoints are run by the reader, off the commit path. */
 		if (db_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
@@ -284,6 +287,17 @@ part_path(const struct store *s, const struct store_req *r, char *out, size_t n)
 	spool_path(s, r->msg_id, suffix, out, n);
 }
 
+/* What a failed file operation tells the client: full, read-only, or the store failed. */
+static int
+errno_store_error(int e)
+{
+	if (e == ENOSPC || e == EDQUOT)
+		return PU_ERR_STORE_FULL;
+	if (e == EROFS || e == EACCES || e == EPERM)
+		return PU_ERR_STORE_READONLY;
+	return PU_ERR_STORE;
+}
+
 static int
 write_chunk(struct store *s, struct store_req *r)
 {
@@ -296,10 +310,12 @@ write_chunk(struct store *s, struct store_req *r)
 	/* The first chunk creates the file, the others only extend it: never a silent re-create. */
 	fd = open(path, O_WRONLY | O_CLOEXEC | (r->index == 0 ? O_CREAT | O_EXCL : 0), 0600);
 	if (fd < 0)
-		return PU_ERR_IO;
+		return errno_store_error(errno);
 	w = pwrite(fd, r->data, r->data_len, off);
+	if (w >= 0 && w != (ssize_t)r->data_len)
+		errno = ENOSPC;	/* a short write: the file system is full */
 	close(fd);
-	return w == (ssize_t)r->data_len ? PU_OK : PU_ERR_IO;
+	return w == (ssize_t)r->data_len ? PU_OK : errno_store_error(errno);
 }
 
 /* fsync the spool file, then move it into place: only then may a row reference it. */
@@ -312,16 +328,16 @@ spool_commit(struct store *s, const struct store_req *r)
 	part_path(s, r, part, sizeof(part));
 	spool_path(s, r->msg_id, "msg", final, sizeof(final));
 	if ((fd = open(part, O_RDONLY | O_CLOEXEC)) < 0)
-		return PU_ERR_IO;
+		return errno_store_error(errno);
 	if (fsync(fd) != 0)
-		rc = PU_ERR_IO;
+		rc = errno_store_error(errno);
 	close(fd);
 	/* Never over a committed message's file (link refuses an existing name). */
 	if (rc == PU_OK && (link(part, final) != 0 || unlink(part) != 0))
-		rc = PU_ERR_IO;
+		rc = errno_store_error(errno);
 	if (rc == PU_OK && (fd = open(s->spool, O_RDONLY | O_DIRECTORY)) >= 0) {
 		if (fsync(fd) != 0)
-			rc = PU_ERR_IO;
+			rc = errno_store_error(errno);
 		close(fd);
 	}
 	return rc;
@@ -954,10 +970,11 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 	if (in_txn && !lost && (finish_batch(s, db, batch) != PU_OK || sqlite3_get_autocommit(db)))
 		lost = 1;
 	if (in_txn && (lost || db_exec(db, "COMMIT") != PU_OK)) {
+		int why = sqlite3_errcode(db) == SQLITE_FULL ? PU_ERR_STORE_FULL : PU_ERR_STORE;
 		db_exec(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next)
-			if (is_commit_kind(r->kind) && r->rc == PU_OK)
-				r->rc = PU_ERR_STORE;
+			if (is_commit_kind(r->kind) && (r->rc == PU_OK || r->rc == PU_ERR_STORE))
+				r->rc = why;
 		n_msgs = n_leaves = 0;
 		s->audit.tree = start;
 		s->audit.signed_size = signed_size;
@@ -1315,13 +1332,13 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	pthread_mutex_init(&s->done_mu, NULL);
 	if ((mkdir(s->dir, 0700) != 0 && errno != EEXIST) ||
 	    (mkdir(s->spool, 0700) != 0 && errno != EEXIST)) {
-		rc = PU_ERR_IO;
+		rc = errno_store_error(errno) == PU_ERR_STORE_READONLY ? PU_ERR_STORE_READONLY : PU_ERR_IO;
 		goto fail;
 	}
 	/* Two gateways on one folder would each take the other's uploads for leftovers. */
 	snprintf(db_path, sizeof(db_path), "%s/lock", s->dir);
 	if ((s->lock_fd = open(db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		rc = PU_ERR_IO;
+		rc = errno_store_error(errno) == PU_ERR_STORE_READONLY ? PU_ERR_STORE_READONLY : PU_ERR_IO;
 		goto fail;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {

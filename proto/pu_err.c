@@ -63,7 +63,10 @@ pu_err_exit_code(int code)
 	case PU_ERR_EXISTS:
 		return 73;	/* EX_CANTCREAT */
 	case PU_ERR_IO:
-		return 74;	/* EX_IOERR */
+	case PU_ERR_STORE_READONLY:
+		return 74;
+	case PU_ERR_STORE_FULL:
+		return 75;	/* EX_TEMPFAIL */	/* EX_IOERR */
 	case PU_ERR_PASSPHRASE:
 	case PU_ERR_FILE_MODE:
 	case PU_ERR_AUDIT_ROLE:

@@ -9,63 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <sodium.h>
 
+#include "ceilings.h"
 #include "fixture.h"
 #include "pb.h"
 #include "pu_err.h"
 
-#define MiB (1024.0 * 1024.0)
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double budget = 2.0;
-
-/* Ceilings of the primitives every message needs. */
-static double x25519_per_s;
-
-static void
-ceilings(double *verify_per_s, double *aead_mb_s, double *blake_mb_s)
-{
-	uint8_t pk[32], sk[64], sig[64], msg[256] = { 1 };
-	size_t n = 0;
-	double t0;
-
-	crypto_sign_keypair(pk, sk);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), sk);
-	for (t0 = now_s(); now_s() - t0 < budget / 2; n++)
-		if (crypto_sign_verify_detached(sig, msg, sizeof(msg), pk) != 0)
-			abort();
-	*verify_per_s = n / (now_s() - t0);
-	uint8_t shared[32];
-	for (n = 0, t0 = now_s(); now_s() - t0 < budget / 2; n++)
-		if (crypto_scalarmult(shared, sk, pk) != 0)
-			abort();
-	x25519_per_s = n / (now_s() - t0);
-
-	size_t len = 1 << 20;
-	uint8_t *in = calloc(1, len), *out = malloc(len + 17), key[32], hdr[24];
-	crypto_secretstream_xchacha20poly1305_state st;
-	crypto_secretstream_xchacha20poly1305_keygen(key);
-	crypto_secretstream_xchacha20poly1305_init_push(&st, hdr, key);
-	for (n = 0, t0 = now_s(); now_s() - t0 < budget / 2; n++)
-		crypto_secretstream_xchacha20poly1305_push(&st, out, NULL, in, len, NULL, 0, 0);
-	*aead_mb_s = n / (now_s() - t0);
-	for (n = 0, t0 = now_s(); now_s() - t0 < budget / 2; n++)
-		crypto_generichash(out, 32, in, len, NULL, 0);
-	*blake_mb_s = n / (now_s() - t0);
-	free(in);
-	free(out);
-}
 
 struct sink {
 	uint8_t **chunk;
@@ -89,8 +41,7 @@ sink_chunk(void *arg, uint32_t index, const uint8_t *ct, size_t len)
 }
 
 static void
-scenario(struct fixture *f, const char *name, size_t att_len, double verify_per_s,
-    double aead_mb_s, double blake_mb_s)
+scenario(struct fixture *f, const char *name, size_t att_len, const struct ceilings *cl)
 {
 	static const char *const to[] = { "MX-NLE-PPNNA", "MX-FED-PFPNNA" };
 	struct fx_agency *tla = fx_agency(f, "MX-TLA-PPNNA"), *nle = fx_agency(f, "MX-NLE-PPNNA");
@@ -128,7 +79,7 @@ scenario(struct fixture *f, const char *name, size_t att_len, double verify_per_
 	s.chunk = calloc(chunks, sizeof(*s.chunk));
 	s.len = calloc(chunks, sizeof(*s.len));
 	/* The first seal keeps its chunks and header for the open scenario. */
-	for (n = 0, t0 = now_s(); n == 0 || now_s() - t0 < budget; n++) {
+	for (n = 0, t0 = ceilings_now(); n == 0 || ceilings_now() - t0 < budget; n++) {
 		struct sealer *sl;
 		struct sealed other = { 0 };
 		s.keep = n == 0;
@@ -139,13 +90,13 @@ scenario(struct fixture *f, const char *name, size_t att_len, double verify_per_
 		sealed_free(&other);
 		envelope_seal_free(sl);
 	}
-	seal_s = (now_s() - t0) / n;
+	seal_s = (ceilings_now() - t0) / n;
 
 	struct open_key key;
 	memcpy(key.key_id, nle->enc_kid, 16);
 	memcpy(key.public_key, nle->enc_pk, 32);
 	key.secret_key = nle->enc_sk;
-	for (n = 0, t0 = now_s(); n == 0 || now_s() - t0 < budget; n++) {
+	for (n = 0, t0 = ceilings_now(); n == 0 || ceilings_now() - t0 < budget; n++) {
 		struct header h;
 		struct opener *o;
 		Puente__CaseMessage *got;
@@ -162,15 +113,15 @@ scenario(struct fixture *f, const char *name, size_t att_len, double verify_per_
 		envelope_open_free(o);
 		header_free(&h);
 	}
-	open_s = (now_s() - t0) / n;
+	open_s = (ceilings_now() - t0) / n;
 
-	double mb = (att_len + enc_len) / MiB;
+	double mb = (att_len + enc_len) / CEILING_MIB;
 	/*
 	 * What an open cannot avoid: 2 signature verifications, 1 X25519, the AEAD over every
 	 * byte and 3 BLAKE2b passes (chunk hash, content digest, attachment hash).
 	 */
-	double open_ceiling = 1.0 / (2.0 / verify_per_s + 1.0 / x25519_per_s +
-	    mb / aead_mb_s + 3.0 * mb / blake_mb_s);
+	double open_ceiling = 1.0 / (2.0 / cl->verify_per_s + 1.0 / cl->x25519_per_s +
+	    mb / cl->aead_mb_s + 3.0 * mb / cl->blake_mb_s);
 	printf("%-10s seal %9.1f msgs/s %8.1f MB/s | open %9.1f msgs/s %8.1f MB/s | open/ceiling %.2f\n",
 	    name, 1 / seal_s, mb / seal_s, 1 / open_s, mb / open_s, (1 / open_s) / open_ceiling);
 	printf("scenario=%s seal_msgs_per_s=%.1f seal_mb_per_s=%.1f open_msgs_per_s=%.1f "
@@ -190,18 +141,19 @@ int
 main(int argc, char **argv)
 {
 	struct fixture f;
-	double verify_per_s, aead_mb_s, blake_mb_s;
+	struct ceilings cl;
 
 	if (argc > 1)
 		budget = atof(argv[1]) > 0 ? atof(argv[1]) : budget;
 	fx_init(&f);
-	ceilings(&verify_per_s, &aead_mb_s, &blake_mb_s);
+	ceilings_crypto(&cl, budget / 2);
 	printf("ceilings (one core): Ed25519 verify %.0f/s, X25519 %.0f/s, secretstream %.0f MB/s, "
-	    "BLAKE2b %.0f MB/s\n", verify_per_s, x25519_per_s, aead_mb_s, blake_mb_s);
+	    "BLAKE2b %.0f MB/s\n", cl.verify_per_s, cl.x25519_per_s, cl.aead_mb_s, cl.blake_mb_s);
 	printf("scenario=ceilings verify_per_s=%.0f x25519_per_s=%.0f aead_mb_per_s=%.0f "
-	    "blake2b_mb_per_s=%.0f\n", verify_per_s, x25519_per_s, aead_mb_s, blake_mb_s);
-	scenario(&f, "4KiB", 4096, verify_per_s, aead_mb_s, blake_mb_s);
-	scenario(&f, "64MiB", 64u << 20, verify_per_s, aead_mb_s, blake_mb_s);
+	    "blake2b_mb_per_s=%.0f\n", cl.verify_per_s, cl.x25519_per_s, cl.aead_mb_s,
+	    cl.blake_mb_s);
+	scenario(&f, "4KiB", 4096, &cl);
+	scenario(&f, "64MiB", 64u << 20, &cl);
 	fx_free(&f);
 	return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "crypto.h"
 #include "gateway_harness.h"
+#include "pb.h"
 #include "pu_err.h"
 
 #define DIE(...) do { fprintf(stderr, "harness: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
@@ -110,6 +111,17 @@ harness_init(struct harness *h, int argc, char **argv)
 	load_agency(h, &h->aud, AUD);
 }
 
+void
+harness_conf(struct harness *h, const char *line)
+{
+	char path[1200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/gateway.conf", h->work);
+	if ((f = fopen(path, "a")) == NULL || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0)
+		DIE("cannot add to %s", path);
+}
+
 static int
 can_connect(int port)
 {
@@ -123,7 +135,7 @@ can_connect(int port)
 }
 
 void
-harness_start(struct harness *h)
+harness_spawn(struct harness *h)
 {
 	char conf[1200], log[1200];
 
@@ -135,6 +147,15 @@ harness_start(struct harness *h)
 		execl(h->gateway_bin, h->gateway_bin, "-c", conf, (char *)NULL);
 		_exit(127);
 	}
+}
+
+void
+harness_start(struct harness *h)
+{
+	char log[1200];
+
+	snprintf(log, sizeof(log), "%s/gateway.log", h->work);
+	harness_spawn(h);
 	for (int i = 0; i < 500; i++) {
 		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		if (can_connect(h->port))
@@ -179,6 +200,40 @@ harness_kill9(struct harness *h)
 	h->pid = 0;
 }
 
+long
+harness_status_kib(const struct harness *h, const char *field)
+{
+	char path[64], line[256];
+	size_t n = strlen(field);
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':')
+			kib = strtol(line + n + 1, NULL, 10);
+	fclose(f);
+	return kib;
+}
+
+int
+harness_sanitized(const struct harness *h)
+{
+	char path[64], line[512];
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)h->pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, "libasan") != NULL;
+	fclose(f);
+	return found;
+}
+
 void
 harness_publish(struct harness *h)
 {
@@ -199,4 +254,72 @@ harness_free(struct harness *h)
 	tc_agency_free(&h->tab);
 	tc_agency_free(&h->fed);
 	tc_agency_free(&h->aud);
+}
+
+void
+harness_gateway_log(struct harness *h, struct averify_log *log)
+{
+	const Puente__Agency *gw = directory_find_agency(&h->aud.dir_loaded, GW);
+
+	for (size_t i = 0; gw != NULL && i < gw->n_keys; i++) {
+		const Puente__Key *k = gw->keys[i];
+		if (k->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT &&
+		    k->public_key.len == 32) {
+			snprintf(log->origin, sizeof(log->origin), "%s", gw->origin);
+			memcpy(log->public_key, k->public_key.data, 32);
+			return;
+		}
+	}
+	DIE("the directory has no checkpoint key for %s", GW);
+}
+
+int
+harness_audit_replay(struct harness *h, const char *trusted, char *why, size_t n,
+    struct averify *out)
+{
+	Puente__AuditQuery q = PUENTE__AUDIT_QUERY__INIT;
+	struct averify_log log = { 0 };
+	struct averify v;
+	struct tc aud;
+	int rc;
+
+	harness_gateway_log(h, &log);
+	if ((rc = averify_init(&v, &log, trusted)) != PU_OK ||
+	    (rc = tc_connect(&aud, h->port, &h->aud)) != PU_OK) {
+		snprintf(why, n, "%s", v.problem[0] ? v.problem : pu_err_name(rc));
+		averify_free(&v);
+		return rc;
+	}
+	q.limit = 7;	/* small pages: a replay crosses many of them */
+	q.purpose = "integrity-check";
+	for (;;) {
+		ProtobufCMessage *m;
+		Puente__AuditAnswer *a;
+		struct note cp;
+		int done;
+
+		q.known_size = v.has_trusted ? v.trusted.tree_size : 0;
+		if ((rc = tc_send(&aud, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY, &q.base)) != PU_OK ||
+		    (rc = tc_expect(&aud, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, &m, why,
+		    n)) != PU_OK)
+			break;
+		a = (Puente__AuditAnswer *)m;
+		rc = averify_page(&v, a);
+		done = note_parse((const uint8_t *)a->checkpoint, strlen(a->checkpoint), &cp) !=
+		    PU_OK || a->next_index >= cp.tree_size;
+		q.start_index = a->next_index;
+		pb_free(a);
+		if (rc != PU_OK || done)
+			break;
+	}
+	if (rc == PU_OK)
+		rc = averify_finish(&v);
+	if (rc != PU_OK && v.problem[0])
+		snprintf(why, n, "%s", v.problem);
+	tc_close(&aud);
+	if (out != NULL)
+		*out = v;
+	else
+		averify_free(&v);
+	return rc;
 }

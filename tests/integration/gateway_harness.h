@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include "audit_verify.h"
 #include "testclient.h"
 
 #define TLA "MX-TLA-PPNNA"
@@ -25,17 +26,38 @@ struct harness {
 
 /* argv: puente-keys, puente-gateway, work folder. Makes the federation, writes the config. */
 void harness_init(struct harness *h, int argc, char **argv);
+/* Add a line ("key value") to the gateway's configuration, before harness_start. */
+void harness_conf(struct harness *h, const char *line);
 /* Start the gateway and wait until it accepts connections. */
 void harness_start(struct harness *h);
+/* Start the gateway and return at once (for a start that is expected to fail). */
+void harness_spawn(struct harness *h);
 /* SIGTERM and wait; returns the exit status. */
 int harness_stop(struct harness *h);
 void harness_kill9(struct harness *h);
 /* 1 while the gateway process is alive. */
 int harness_alive(struct harness *h);
+/* A "VmRSS"/"VmHWM" line of the gateway's /proc/PID/status in KiB, or -1. */
+long harness_status_kib(const struct harness *h, const char *field);
+/*
+ * 1 when the gateway runs under AddressSanitizer: its quarantine keeps freed memory resident,
+ * so RSS bounds say nothing about the gateway's own memory use there.
+ */
+int harness_sanitized(const struct harness *h);
 void harness_free(struct harness *h);
 /* Run a puente-keys command line in the federation folder ("suspend --id X"). */
 int harness_keys(struct harness *h, const char *args);
 /* Copy the federation's directory into the gateway's and every agency's folder, SIGHUP. */
 void harness_publish(struct harness *h);
+
+/* The gateway's log (origin and checkpoint key) as the auditor's directory lists it. */
+void harness_gateway_log(struct harness *h, struct averify_log *log);
+/*
+ * The auditor replays the whole log through averify (audit_verify.h), trusting the
+ * checkpoint note trusted (NULL: none). PU_OK, or the first problem, described in why.
+ * out (may be NULL) receives the verifier, to read and then averify_free.
+ */
+int harness_audit_replay(struct harness *h, const char *trusted, char *why, size_t n,
+    struct averify *out);
 
 #endif

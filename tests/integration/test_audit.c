@@ -27,6 +27,7 @@
 #include "receipt.h"
 
 static struct harness H;
+static const char *g_puente;		/* the puente command (argv[4]) */
 static int g_argc;
 static char **g_argv;
 static char g_case[] = "MX-2026-7F3K9Q";	/* tc_seal's default case id */
@@ -35,33 +36,18 @@ static char g_trusted[NOTE_MAX_LEN + 1];	/* the checkpoint an earlier replay ver
 #define assert_rc(got, want) assert_string_equal(pu_err_name(got), pu_err_name(want))
 #define T_TRANSFER PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_CASE_TRANSFER
 
-static void
-gateway_log(struct averify_log *log)
-{
-	const Puente__Agency *gw = directory_find_agency(&H.aud.dir_loaded, GW);
-	const Puente__Key *k = NULL;
-
-	assert_non_null(gw);
-	for (size_t i = 0; i < gw->n_keys; i++)
-		if (gw->keys[i]->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT)
-			k = gw->keys[i];
-	assert_non_null(k);
-	snprintf(log->origin, sizeof(log->origin), "%s", gw->origin);
-	memcpy(log->public_key, k->public_key.data, 32);
-}
-
 /* A leaf proved in a checkpoint signed by the gateway's checkpoint key. */
 static Puente__AuditEntry *
 assert_proved(const char *checkpoint, uint64_t index, const ProtobufCBinaryData *entry,
     ProtobufCBinaryData *proof, size_t n_proof)
 {
 	uint8_t flat[MERKLE_MAX_PROOF * 32], hash[32];
-	struct averify_log log;
+	struct averify_log log = { 0 };
 	struct note n;
 	ProtobufCMessage *m;
 	int found;
 
-	gateway_log(&log);
+	harness_gateway_log(&H, &log);
 	assert_rc(note_parse((const uint8_t *)checkpoint, strlen(checkpoint), &n), PU_OK);
 	assert_rc(note_verify(&n, log.origin, log.public_key, &found), PU_OK);
 	assert_true(n_proof <= MERKLE_MAX_PROOF);
@@ -93,48 +79,6 @@ send_query(struct tc *c, const Puente__AuditQuery *q, Puente__AuditAnswer **out,
 		return rc;
 	rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, &m, err, n);
 	*out = (Puente__AuditAnswer *)m;
-	return rc;
-}
-
-/* The auditor replays the whole log; PU_OK or the verifier's first problem (in why). */
-static int
-replay(const char *trusted, char *why, size_t n, struct averify *out_v)
-{
-	Puente__AuditQuery q = PUENTE__AUDIT_QUERY__INIT;
-	struct averify_log log;
-	struct averify v;
-	struct tc aud;
-	int rc;
-
-	gateway_log(&log);
-	assert_rc(averify_init(&v, &log, trusted), PU_OK);
-	assert_rc(tc_connect(&aud, H.port, &H.aud), PU_OK);
-	q.limit = 7;	/* small pages: the replay crosses many of them */
-	q.purpose = "integrity-check";
-	for (;;) {
-		Puente__AuditAnswer *a;
-		struct note cp;
-
-		q.known_size = v.has_trusted ? v.trusted.tree_size : 0;
-		if ((rc = send_query(&aud, &q, &a, why, n)) != PU_OK)
-			break;
-		rc = averify_page(&v, a);
-		assert_rc(note_parse((const uint8_t *)a->checkpoint, strlen(a->checkpoint), &cp),
-		    PU_OK);
-		q.start_index = a->next_index;
-		pb_free(a);
-		if (rc != PU_OK || q.start_index == cp.tree_size)
-			break;
-	}
-	if (rc == PU_OK)
-		rc = averify_finish(&v);
-	if (rc != PU_OK && v.problem[0])
-		snprintf(why, n, "%s", v.problem);
-	tc_close(&aud);
-	if (out_v != NULL)
-		*out_v = v;
-	else
-		averify_free(&v);
 	return rc;
 }
 
@@ -209,7 +153,7 @@ auditor_replays_the_whole_log(void **state)
 	char why[AVERIFY_PROBLEM_MAX] = "";
 
 	(void)state;
-	assert_rc(replay(NULL, why, sizeof(why), &v), PU_OK);
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), &v), PU_OK);
 	assert_true(v.tree.size > 10);
 	assert_true(v.checkpoints > 3);
 	assert_int_equal(v.events[PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE], 3);
@@ -219,7 +163,7 @@ auditor_replays_the_whole_log(void **state)
 	assert_rc(averify_note_string(&v.newest, g_trusted, sizeof(g_trusted)), PU_OK);
 	averify_free(&v);
 	/* Trusting that checkpoint, a second replay proves the log only grew since. */
-	assert_rc(replay(g_trusted, why, sizeof(why), NULL), PU_OK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), NULL), PU_OK);
 }
 
 /* A case's trail with proofs: each entry in the checkpoint, the chain unbroken. */
@@ -229,13 +173,13 @@ auditor_traces_a_case_with_proofs(void **state)
 	Puente__AuditQuery q = PUENTE__AUDIT_QUERY__INIT;
 	Puente__AuditAnswer *a = NULL;
 	Puente__AuditRecord *removed;
-	struct averify_log log;
+	struct averify_log log = { 0 };
 	struct averify v;
 	struct tc aud;
 	char err[256];
 
 	(void)state;
-	gateway_log(&log);
+	harness_gateway_log(&H, &log);
 	assert_rc(averify_init(&v, &log, g_trusted), PU_OK);
 	assert_rc(tc_connect(&aud, H.port, &H.aud), PU_OK);
 	q.case_id = g_case;
@@ -274,7 +218,7 @@ only_auditors_query_the_log(void **state)
 	uint64_t before;
 
 	(void)state;
-	assert_rc(replay(g_trusted, why, sizeof(why), &v), PU_OK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), &v), PU_OK);
 	before = v.events[PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY];
 	averify_free(&v);
 	assert_rc(tc_connect(&tla, H.port, &H.tla), PU_OK);
@@ -284,7 +228,7 @@ only_auditors_query_the_log(void **state)
 	assert_null(a);
 	tc_close(&tla);
 	/* the refusal, and the replay's own queries (one per page) */
-	assert_rc(replay(g_trusted, why, sizeof(why), &v), PU_OK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), &v), PU_OK);
 	assert_true(v.events[PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY] > before + 1);
 	averify_free(&v);
 	/* A malformed query (two filters) is refused too. */
@@ -293,6 +237,91 @@ only_auditors_query_the_log(void **state)
 	q.agency_id = TLA;
 	assert_rc(send_query(&tla, &q, &a, name, sizeof(name)), PU_ERR_AUDIT_QUERY);
 	tc_close(&tla);
+}
+
+/* ---- the auditor's command ------------------------------------------------------------ */
+
+/* Run `puente --agency AUDITOR audit ARGS`; exit status, stdout and stderr in files. */
+static int
+puente_audit(const char *args)
+{
+	char cmd[4096];
+	int status;
+
+	/* in the work folder, where the files the commands name go */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' --agency '%s' audit %s >out.txt 2>err.txt",
+	    H.work, g_puente, H.aud.dir, args);
+	status = system(cmd);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* 1 when the file of the last run (out.txt, err.txt) holds text. */
+static int
+said(const char *file, const char *text)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "grep -q -- '%s' '%s/%s'", text, H.work, file);
+	return system(cmd) == 0;
+}
+
+/* Flip the low bit of one byte (at < 0: the middle one, inside some entry or note). */
+static void
+flip_byte(const char *path, long at)
+{
+	FILE *f = fopen(path, "r+b");
+	int c;
+
+	assert_non_null(f);
+	if (at < 0) {
+		assert_int_equal(fseek(f, 0, SEEK_END), 0);
+		at = ftell(f) / 2;
+	}
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	assert_true((c = fgetc(f)) != EOF);
+	assert_int_equal(fseek(f, at, SEEK_SET), 0);
+	assert_int_equal(fputc(c ^ 0x01, f), c ^ 0x01);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void
+puente_audit_verifies_exports_and_traces(void **state)
+{
+	char cmd[8192];
+
+	(void)state;
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_true(said("out.txt", "audit log verified"));
+	assert_true(said("out.txt", "is now trusted (first run)"));
+	/* The next run insists on the state it kept, and an export replays offline. */
+	assert_int_equal(puente_audit("verify --export export.bin --purpose annual-review"), 0);
+	assert_true(said("out.txt", "extends the one trusted before"));
+	assert_int_equal(puente_audit("verify --from export.bin"), 0);
+	/* One byte changed in the export: the offline replay names what is wrong. */
+	snprintf(cmd, sizeof(cmd), "%s/export.bin", H.work);
+	flip_byte(cmd, -1);
+	assert_int_equal(puente_audit("verify --from export.bin"), 65);
+	assert_true(said("err.txt", "puente: audit verify: "));
+	/* The case's timeline, and the page an oversight office prints. */
+	assert_int_equal(puente_audit("trace --case MX-2026-7F3K9Q --html report.html "
+	    "--purpose case-review"), 0);
+	assert_true(said("out.txt", "recipient-receipt"));
+	assert_true(said("out.txt", "the chain is unbroken"));
+	snprintf(cmd, sizeof(cmd), "'%s' --json --agency '%s' audit trace --case MX-2026-7F3K9Q "
+	    "| grep -c '^{\"index\":' | grep -qx 12", g_puente, H.aud.dir);
+	assert_int_equal(system(cmd), 0);	/* 9 + the trace queries (case-review x2, this) */
+	/* Headless Chromium reads the page: a table row per entry, none of it scripted. */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && timeout 120 chromium --headless --no-sandbox "
+	    "--disable-gpu --dump-dom 'file://%s/report.html' 2>/dev/null >dom.html && "
+	    "test \"$(grep -c '<tr><td>' dom.html)\" -ge 10 && "
+	    "grep -q 'Audit trail of case' dom.html && ! grep -qi '<script' dom.html",
+	    H.work, H.work);
+	assert_int_equal(system(cmd), 0);
+	/* Bad use: a clear line and EX_USAGE. */
+	assert_int_equal(puente_audit("trace"), 64);
+	assert_true(said("err.txt", "trace takes --case ID"));
+	assert_int_equal(puente_audit("verify --from"), 64);
+	assert_int_equal(puente_audit("rewrite"), 64);
 }
 
 /* ---- tampering with the real database ------------------------------------------------- */
@@ -416,7 +445,7 @@ edited_entry_is_located(void **state)
 	db_save("clean", 0);
 	db_edit_leaf(5);
 	harness_start(&H);
-	assert_rc(replay(NULL, why, sizeof(why), NULL), PU_ERR_AUDIT_LEAF);
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_ERR_AUDIT_LEAF);
 	assert_non_null(strstr(why, "do not hash to the checkpoint"));
 	/* "entries A to B": the batch that holds leaf 5 */
 	{
@@ -424,6 +453,9 @@ edited_entry_is_located(void **state)
 		assert_int_equal(sscanf(strstr(why, "entries "), "entries %llu to %llu", &a, &b), 2);
 		assert_true(a <= 5 && 5 <= b);
 	}
+	/* The auditor's command says the same, and keeps its trusted state unchanged. */
+	assert_int_equal(puente_audit("verify"), 65);
+	assert_true(said("err.txt", "do not hash to the checkpoint signed at size"));
 	assert_int_equal(harness_stop(&H), 0);
 	db_save("clean", 1);
 }
@@ -459,7 +491,7 @@ truncated_tail_is_caught_by_the_trusted_checkpoint(void **state)
 
 	(void)state;
 	/* The auditor's newest trusted checkpoint, after everything so far. */
-	assert_rc(replay(g_trusted, why, sizeof(why), &v), PU_OK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), &v), PU_OK);
 	assert_rc(averify_note_string(&v.newest, g_trusted, sizeof(g_trusted)), PU_OK);
 	averify_free(&v);
 	assert_int_equal(harness_stop(&H), 0);
@@ -479,11 +511,18 @@ truncated_tail_is_caught_by_the_trusted_checkpoint(void **state)
 	db_exec(sql);
 	harness_start(&H);
 	/* Without history the shorter log verifies on its own ... */
-	assert_rc(replay(NULL, why, sizeof(why), NULL), PU_OK);
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_OK);
 	/* ... but against the checkpoint the auditor kept, it is a rollback. */
 	assert_true(t.tree_size > keep);
 	/* (the gateway itself answers so to a query that names the larger known size) */
-	assert_rc(replay(g_trusted, why, sizeof(why), NULL), PU_ERR_AUDIT_ROLLBACK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), NULL), PU_ERR_AUDIT_ROLLBACK);
+	/*
+	 * and the auditor's command, from the audit.state of its earlier runs: a rollback, or
+	 * a fork once the shortened log has grown past the size it trusted
+	 */
+	assert_int_equal(puente_audit("verify"), 65);
+	assert_true(said("err.txt", "behind a checkpoint already trusted") ||
+	    said("err.txt", "the log was rewritten"));
 }
 
 int
@@ -494,11 +533,17 @@ main(int argc, char **argv)
 		cmocka_unit_test(auditor_replays_the_whole_log),
 		cmocka_unit_test(auditor_traces_a_case_with_proofs),
 		cmocka_unit_test(only_auditors_query_the_log),
+		cmocka_unit_test(puente_audit_verifies_exports_and_traces),
 		cmocka_unit_test(edited_entry_is_located),
 		cmocka_unit_test(deleted_or_inserted_rows_stop_the_gateway),
 		cmocka_unit_test(truncated_tail_is_caught_by_the_trusted_checkpoint),
 	};
 
+	if (argc < 5) {
+		fprintf(stderr, "usage: test_audit PUENTE-KEYS PUENTE-GATEWAY WORKDIR PUENTE\n");
+		return 64;
+	}
+	g_puente = argv[4];
 	g_argc = argc;
 	g_argv = argv;
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -451,10 +451,27 @@ tc_inbox(struct tc *c, uint8_t (*ids)[16], size_t max, size_t *n)
 }
 
 int
+tc_fetch_send(struct tc *c, const uint8_t *msg_id)
+{
+	Puente__Fetch f = PUENTE__FETCH__INIT;
+
+	f.msg_id.data = (uint8_t *)msg_id;
+	f.msg_id.len = 16;
+	return tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &f.base);
+}
+
+int
 tc_fetch_open_receipt(struct tc *c, const struct tc_agency *a, const uint8_t *msg_id,
     uint8_t *mac, char *err_name, size_t n)
 {
-	Puente__Fetch f = PUENTE__FETCH__INIT;
+	int rc = tc_fetch_send(c, msg_id);
+
+	return rc == PU_OK ? tc_fetch_finish(c, a, mac, err_name, n) : rc;
+}
+
+int
+tc_fetch_finish(struct tc *c, const struct tc_agency *a, uint8_t *mac, char *err_name, size_t n)
+{
 	ProtobufCMessage *m;
 	struct header h;
 	struct opener *o = NULL;
@@ -464,10 +481,7 @@ tc_fetch_open_receipt(struct tc *c, const struct tc_agency *a, const uint8_t *ms
 	size_t hdr_len, rcpt_len;
 	int rc;
 
-	f.msg_id.data = (uint8_t *)msg_id;
-	f.msg_id.len = 16;
-	if ((rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &f.base)) != PU_OK ||
-	    (rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER, &m, err_name, n)) != PU_OK)
+	if ((rc = tc_expect(c, PUENTE__FRAME_TYPE__FRAME_TYPE_DELIVER, &m, err_name, n)) != PU_OK)
 		return rc;
 	rc = pb_encode(m, &hdr, &hdr_len);
 	pb_free(m);

@@ -106,6 +106,10 @@ void tc_resign_raw(struct fx_msg *m, const struct tc_agency *signer, const uint8
  */
 int tc_fetch_open_receipt(struct tc *c, const struct tc_agency *a, const uint8_t *msg_id,
     uint8_t *mac, char *err_name, size_t n);
+/* The same in two steps, for a reader that waits in between: FETCH, then the rest. */
+int tc_fetch_send(struct tc *c, const uint8_t *msg_id);
+int tc_fetch_finish(struct tc *c, const struct tc_agency *a, uint8_t *mac, char *err_name,
+    size_t n);
 /* The msg_ids in the session's next INBOX answer (at most max). */
 int tc_inbox(struct tc *c, uint8_t (*ids)[16], size_t max, size_t *n);
 

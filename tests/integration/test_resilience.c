@@ -1,0 +1,855 @@
+/*
+ * test_resilience.c - the real gateway when things go wrong (DESIGN.md §7, §9, §10; THREATS.md
+ * 7 and 12), on loopback, each case bounded in time:
+ *
+ * - kill -9 at random points while two senders pipeline submissions, in several rounds: every
+ *   acknowledged message is fetched and opened by both recipients with the content sent; an
+ *   unacknowledged one is either whole or absent, and sending it again is acknowledged;
+ * - a full disk under the data directory (a small tmpfs): a submission gets a clear ERROR
+ *   and no receipt, other sessions are still served, and once space is back it is accepted;
+ * - a read-only data directory and a read-only puente.db: the gateway refuses to start, or
+ *   refuses submissions with a clear error, never acknowledging;
+ * - a recipient that asks for a 64 MiB message and stops reading: the gateway's memory
+ *   (VmRSS, VmHWM) stays bounded while another session keeps working.
+ *
+ * Usage: test_resilience PUENTE-KEYS PUENTE-GATEWAY WORKDIR (the gateway's log is
+ * WORKDIR/gateway.log); TR_FILTER=r_full_* runs only the cases whose names match. The full
+ * disk and read-only cases mount file systems and so need root (CAP_SYS_ADMIN); without it
+ * they are skipped with a message saying so.
+ */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <linux/fs.h>
+#include <sodium.h>
+
+#include "frame.h"
+#include "frames.pb-c.h"
+#include "gateway_harness.h"
+#include "pb.h"
+#include "pu_err.h"
+#include "receipt.h"
+
+static struct harness H;
+static int g_argc;
+static char **g_argv;
+
+#define assert_rc(got, want) assert_string_equal(pu_err_name(got), pu_err_name(want))
+
+#define T_CASE PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_CASE_TRANSFER
+#define F_RECEIPT PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT
+#define F_ERROR PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR
+#define F_INBOX PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX
+#define MIB (1024u * 1024)
+
+static const char *const TO_BOTH[] = { NLE, FED };
+
+/* The mount a case made over the data directory, the file it made immutable: undone after. */
+static char mounted[1200], immutable[1200];
+
+/* ---- small utilities ----------------------------------------------------------------- */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void
+data_path(char *out, size_t n, const char *name)
+{
+	snprintf(out, n, "%s/data%s%s", H.work, name[0] ? "/" : "", name);
+}
+
+static void
+seal(const struct tc_agency *from, struct fx_msg *m, const char *const *to, size_t n_to,
+    uint64_t att_size)
+{
+	assert_rc(tc_seal(from, m, to, n_to, T_CASE, att_size, NULL), PU_OK);
+}
+
+static void
+connect_as(struct tc *c, const struct tc_agency *a)
+{
+	assert_rc(tc_connect(c, H.port, a), PU_OK);
+}
+
+/* The receipt in a GATEWAY_RECEIPT body is for m, from the gateway in the directory. */
+static int
+receipt_ok(const struct tc_agency *a, const struct fx_msg *m, const uint8_t *r, size_t len)
+{
+	Puente__GatewayReceipt *gr;
+	struct header h;
+	int rc;
+
+	if ((rc = header_decode(&h, m->sealed.header, m->sealed.header_len)) != PU_OK)
+		return rc;
+	if ((rc = receipt_gateway_verify(r, len, &a->dir_loaded, &h, &gr)) == PU_OK)
+		pb_free(gr);
+	header_free(&h);
+	return rc;
+}
+
+static void
+submit_ok(struct tc *c, const struct tc_agency *a, const struct fx_msg *m)
+{
+	uint8_t *r;
+	size_t len;
+	char err[64];
+
+	if (tc_submit(c, m, &r, &len, err, sizeof(err)) != PU_OK)
+		fail_msg("submission refused: %s", err[0] ? err : "no answer");
+	assert_rc(receipt_ok(a, m, r, len), PU_OK);
+	free(r);
+}
+
+/* Fetch as a, open through the library, receipt: the content is the one m was sealed with. */
+static void
+fetch_same(struct tc *c, const struct tc_agency *a, const struct fx_msg *m)
+{
+	uint8_t mac[32];
+	char err[64];
+	int rc;
+
+	if ((rc = tc_fetch_open_receipt(c, a, m->sealed.msg_id, mac, err, sizeof(err))) != PU_OK)
+		fail_msg("%s cannot fetch a stored message: %s %s", a->id, pu_err_name(rc), err);
+	assert_memory_equal(mac, m->sealed.receipt_mac, 32);
+}
+
+/*
+ * The next frame is an ERROR naming msg_id (pushed INBOX notices skipped): its code, and its
+ * text in why. A GATEWAY_RECEIPT instead fails the test: nothing may be acknowledged here.
+ */
+static void
+next_error(struct tc *c, const uint8_t *msg_id, char *code, size_t code_len, char *why,
+    size_t why_len)
+{
+	uint8_t type, *body;
+	size_t len;
+	ProtobufCMessage *m;
+	Puente__Error *e;
+
+	do {
+		assert_rc(tc_recv(c, &type, &body, &len, 10000), PU_OK);
+		if (type == F_INBOX)
+			free(body);
+	} while (type == F_INBOX);
+	if (type == F_RECEIPT)
+		fail_msg("acknowledged although it could not be stored");
+	if (type != F_ERROR)
+		fail_msg("wanted ERROR, got frame type %u", type);
+	assert_rc(frame_decode_body(type, body, len, &m), PU_OK);
+	free(body);
+	e = (Puente__Error *)m;
+	assert_int_equal(e->msg_id.len, PU_MSG_ID_LEN);
+	assert_memory_equal(e->msg_id.data, msg_id, PU_MSG_ID_LEN);
+	snprintf(code, code_len, "%s", e->code);
+	snprintf(why, why_len, "%s", e->message);
+	pb_free(m);
+}
+
+/* Upload files left in the spool (.part): there must be none once nothing is being sent. */
+static int
+spool_parts(void)
+{
+	char dir[1200];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	data_path(dir, sizeof(dir), "spool");
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL)
+		n += strstr(e->d_name, ".part") != NULL;
+	closedir(d);
+	return n;
+}
+
+/* 1 when the session's INBOX answer lists msg_id. */
+static int
+inbox_lists(struct tc *c, const uint8_t *msg_id)
+{
+	uint8_t ids[256][16];
+	size_t n;
+	int found = 0;
+
+	assert_rc(tc_inbox(c, ids, 256, &n), PU_OK);
+	for (size_t i = 0; i < n; i++)
+		found |= memcmp(ids[i], msg_id, PU_MSG_ID_LEN) == 0;
+	return found;
+}
+
+/* Lines of the gateway's log since byte offset `from` that contain needle; *last gets one. */
+static int
+log_lines(long from, const char *needle, char *last, size_t last_len)
+{
+	char path[1200], line[4096];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/gateway.log", H.work);
+	if (last_len > 0)
+		last[0] = '\0';
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	fseek(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL) {
+			n++;
+			snprintf(last, last_len, "%s", line);
+		}
+	fclose(f);
+	return n;
+}
+
+static long
+log_size(void)
+{
+	char path[1200];
+	long n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/gateway.log", H.work);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fclose(f);
+	return n;
+}
+
+/* ---- per case: a fresh data directory, maybe on a mount of the case's own ----------------- */
+
+static int
+setup(void **state)
+{
+	(void)state;
+	harness_init(&H, g_argc, g_argv);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	harness_free(&H);
+	return 0;
+}
+
+static void
+fresh_data_dir(void)
+{
+	char cmd[2600], dir[1200];
+
+	data_path(dir, sizeof(dir), "");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -m 0700 '%s'", dir, dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static int
+case_up(void **state)
+{
+	(void)state;
+	fresh_data_dir();
+	harness_start(&H);
+	return 0;
+}
+
+static void set_immutable(const char *path, int on);
+
+/* The case's gateway is stopped (SIGTERM drains: exit 0) and its mount undone. */
+static int
+case_down(void **state)
+{
+	(void)state;
+	if (harness_alive(&H))
+		assert_int_equal(harness_stop(&H), 0);
+	H.pid = 0;
+	if (immutable[0] != '\0') {
+		set_immutable(immutable, 0);
+		immutable[0] = '\0';
+	}
+	if (mounted[0] != '\0') {
+		if (umount2(mounted, MNT_DETACH) != 0)
+			fail_msg("cannot unmount %s: %s", mounted, strerror(errno));
+		mounted[0] = '\0';
+	}
+	return 0;
+}
+
+/* A tmpfs of size_mib over the (empty) data directory: 0, or -1 when mounting is refused. */
+static int
+mount_small_fs(int size_mib)
+{
+	char dir[1200], opts[64];
+
+	data_path(dir, sizeof(dir), "");
+	snprintf(opts, sizeof(opts), "size=%dm,mode=0700", size_mib);
+	if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
+		return -1;
+	snprintf(mounted, sizeof(mounted), "%s", dir);
+	return 0;
+}
+
+static void
+need_mount(int rc, const char *what)
+{
+	if (rc == 0)
+		return;
+	print_message("    cannot mount %s (%s; needs root or CAP_SYS_ADMIN): skipped\n", what,
+	    strerror(errno));
+	skip();
+}
+
+/* ---- kill -9 at random points under load ------------------------------------------------ */
+
+#define KILL_ROUNDS 3
+#define KILL_POOL 96		/* messages sealed per sender and round */
+#define KILL_AFTER_MAX 48	/* the kill comes 0-20 ms after 1..48 receipts */
+#define KILL_JITTER_US 20000
+#define KILL_WINDOW 16		/* submissions a sender has in flight */
+#define KILL_BIG_ONE_IN 12	/* that many messages have two chunks (the spool path) */
+
+struct sender {
+	const struct tc_agency *a;
+	struct fx_msg m[KILL_POOL];
+	int sent, answered;
+	uint8_t acked[KILL_POOL];
+	char bad[192];		/* anything but the kill that went wrong; must stay empty */
+};
+
+static atomic_int kill_acked;	/* receipts both senders have verified */
+static atomic_int senders_done;
+
+static int
+pool_index(const struct sender *s, const uint8_t *msg_id)
+{
+	for (int i = 0; i < s->sent; i++)
+		if (memcmp(s->m[i].sealed.msg_id, msg_id, PU_MSG_ID_LEN) == 0)
+			return i;
+	return -1;
+}
+
+/* A receipt frame: which message it acknowledges, checked against that message's header. */
+static void
+take_receipt(struct sender *s, const uint8_t *body, size_t len)
+{
+	Puente__Signed *sg = puente__signed__unpack(NULL, len, body);
+	Puente__GatewayReceipt *g = NULL;
+	int i = -1;
+
+	if (sg != NULL)
+		g = puente__gateway_receipt__unpack(NULL, sg->body.len, sg->body.data);
+	if (g != NULL && g->msg_id.len == PU_MSG_ID_LEN)
+		i = pool_index(s, g->msg_id.data);
+	if (i < 0 || s->acked[i] || receipt_ok(s->a, &s->m[i], body, len) != PU_OK)
+		snprintf(s->bad, sizeof(s->bad), "a receipt that is not for a message in flight");
+	else
+		s->acked[i] = 1;
+	puente__gateway_receipt__free_unpacked(g, NULL);
+	puente__signed__free_unpacked(sg, NULL);
+	atomic_fetch_add(&kill_acked, 1);
+}
+
+static void
+take_error(struct sender *s, const uint8_t *body, size_t len)
+{
+	ProtobufCMessage *m;
+
+	if (frame_decode_body(F_ERROR, body, len, &m) != PU_OK) {
+		snprintf(s->bad, sizeof(s->bad), "an undecodable ERROR frame");
+		return;
+	}
+	snprintf(s->bad, sizeof(s->bad), "ERROR %s: %s", ((Puente__Error *)m)->code,
+	    ((Puente__Error *)m)->message);
+	pb_free(m);
+}
+
+/* Pipeline the pool until every message is answered or the gateway is gone. */
+static void *
+sender_main(void *arg)
+{
+	struct sender *s = arg;
+	struct tc c;
+
+	if (tc_connect(&c, H.port, s->a) != PU_OK) {
+		snprintf(s->bad, sizeof(s->bad), "cannot connect before the kill");
+		goto out;
+	}
+	while (s->answered < KILL_POOL && s->bad[0] == '\0') {
+		uint8_t type, *body;
+		size_t len;
+		int rc;
+		while (s->sent < KILL_POOL && s->sent - s->answered < KILL_WINDOW)
+			if (tc_send_message(&c, &s->m[s->sent++]) != PU_OK)
+				goto out;	/* the kill */
+		if ((rc = tc_recv(&c, &type, &body, &len, 10000)) != PU_OK) {
+			if (rc != PU_ERR_IO)
+				snprintf(s->bad, sizeof(s->bad), "no answer within 10 s");
+			break;
+		}
+		if (type == F_RECEIPT) {
+			take_receipt(s, body, len);
+			s->answered++;
+		} else if (type == F_ERROR) {
+			take_error(s, body, len);
+		} else if (type != F_INBOX) {
+			snprintf(s->bad, sizeof(s->bad), "unexpected frame type %u", type);
+		}
+		free(body);
+	}
+out:
+	tc_close(&c);
+	atomic_fetch_add(&senders_done, 1);
+	return NULL;
+}
+
+/*
+ * kill -9 once `after` receipts are in, then 0-20 ms later: receipts come in bursts (one
+ * group commit each), the jitter puts the kill anywhere between and inside them.
+ */
+static void *
+killer_main(void *arg)
+{
+	int after = *(int *)arg;
+	long jitter_us = (long)randombytes_uniform(KILL_JITTER_US);
+	struct timespec ts = { 0, jitter_us * 1000 };
+
+	while (atomic_load(&kill_acked) < after && atomic_load(&senders_done) < 2)
+		sleep_ms(1);
+	nanosleep(&ts, NULL);
+	harness_kill9(&H);
+	return NULL;
+}
+
+/*
+ * After the restart: an acknowledged message opens for both recipients; one that was sent
+ * but not acknowledged is whole (it opens) or absent, and sending it again gets a receipt
+ * (the original one, or a fresh acceptance) - never a conflict or a half-stored message.
+ */
+static void
+check_after_restart(struct sender *s, struct tc *nle, struct tc *fed, int *n_whole)
+{
+	uint8_t absent[KILL_POOL] = { 0 }, mac[32];
+	struct tc c;
+	char err[64];
+
+	for (int i = 0; i < s->sent; i++) {
+		if (s->acked[i]) {
+			fetch_same(nle, &H.nle, &s->m[i]);
+			continue;
+		}
+		int rc = tc_fetch_open_receipt(nle, &H.nle, s->m[i].sealed.msg_id, mac, err,
+		    sizeof(err));
+		if (rc == PU_OK) {
+			assert_memory_equal(mac, s->m[i].sealed.receipt_mac, 32);
+			(*n_whole)++;
+		} else if (rc == PU_ERR_NOT_QUEUED) {
+			absent[i] = 1;
+		} else {
+			fail_msg("unacknowledged message neither whole nor absent: %s %s",
+			    pu_err_name(rc), err);
+		}
+	}
+	connect_as(&c, s->a);
+	for (int i = 0; i < s->sent; i++)
+		if (!s->acked[i])
+			submit_ok(&c, s->a, &s->m[i]);
+	tc_close(&c);
+	for (int i = 0; i < s->sent; i++) {
+		if (absent[i])
+			fetch_same(nle, &H.nle, &s->m[i]);
+		fetch_same(fed, &H.fed, &s->m[i]);
+	}
+}
+
+static void
+kill_round(int round)
+{
+	struct sender *s = calloc(2, sizeof(*s));
+	int after = 1 + (int)randombytes_uniform(KILL_AFTER_MAX), n_whole = 0;
+	pthread_t th[3];
+	struct tc nle, fed;
+	long t0;
+
+	assert_non_null(s);
+	s[0].a = &H.tla;
+	s[1].a = &H.tab;
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < KILL_POOL; i++)
+			seal(s[k].a, &s[k].m[i], TO_BOTH, 2,
+			    randombytes_uniform(KILL_BIG_ONE_IN) == 0 ? MIB + 4096 : 4096);
+	atomic_store(&kill_acked, 0);
+	atomic_store(&senders_done, 0);
+	t0 = mono_ms();
+	assert_int_equal(pthread_create(&th[0], NULL, sender_main, &s[0]), 0);
+	assert_int_equal(pthread_create(&th[1], NULL, sender_main, &s[1]), 0);
+	assert_int_equal(pthread_create(&th[2], NULL, killer_main, &after), 0);
+	for (int k = 0; k < 3; k++)
+		pthread_join(th[k], NULL);
+	for (int k = 0; k < 2; k++)
+		if (s[k].bad[0] != '\0')
+			fail_msg("round %d, %s: %s", round, s[k].a->id, s[k].bad);
+	int acked = atomic_load(&kill_acked), sent = s[0].sent + s[1].sent;
+	/* the kill must have landed with work in flight, or the round proved nothing */
+	assert_true(acked < sent);
+
+	harness_start(&H);
+	assert_int_equal(spool_parts(), 0);
+	connect_as(&nle, &H.nle);
+	connect_as(&fed, &H.fed);
+	for (int k = 0; k < 2; k++)
+		check_after_restart(&s[k], &nle, &fed, &n_whole);
+	tc_close(&nle);
+	tc_close(&fed);
+	/* The log the killed gateway left verifies: every hash, checkpoint and chain. */
+	{
+		char why[AVERIFY_PROBLEM_MAX] = "";
+		if (harness_audit_replay(&H, NULL, why, sizeof(why), NULL) != PU_OK)
+			fail_msg("round %d: the audit log does not verify: %s", round, why);
+	}
+	print_message("    round %d: kill -9 after %d receipts: %d sent, %d acknowledged, %d more "
+	    "stored whole; all delivered (%ld ms)\n", round, after, sent, acked, n_whole,
+	    mono_ms() - t0);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < KILL_POOL; i++)
+			fx_msg_free(&s[k].m[i]);
+	free(s);
+}
+
+static void
+r_kill9_at_random_points_under_load(void **state)
+{
+	(void)state;
+	for (int round = 1; round <= KILL_ROUNDS; round++)
+		kill_round(round);
+}
+
+/* ---- a recipient that stops reading ------------------------------------------------------ */
+
+#define SLOW_SIZE (64u * MIB)
+#define SLOW_STALL_MS 2000
+#define SLOW_GROWTH_KIB (32 * 1024)
+
+static void
+assert_growth_below(const char *what, long before, long after)
+{
+	assert_true(before > 0 && after > 0);
+	print_message("    %s %ld -> %ld KiB\n", what, before, after);
+	if (harness_sanitized(&H)) {
+		print_message("    (ASan gateway: the bound of %d KiB is not checked)\n",
+		    SLOW_GROWTH_KIB);
+		return;
+	}
+	if (after - before >= SLOW_GROWTH_KIB)
+		fail_msg("gateway %s grew by %ld KiB, limit %d KiB", what, after - before,
+		    SLOW_GROWTH_KIB);
+}
+
+/*
+ * NLE asks for a 64 MiB message and reads nothing for 2 s while TAB and FED exchange
+ * messages: the gateway holds the delivery back instead of buffering it.
+ */
+static void
+r_slow_reader_memory_bounded(void **state)
+{
+	static const char *const to_fed[] = { FED };
+	static const char *const to_nle[] = { NLE };
+	struct tc tla, nle, tab, fed;
+	struct fx_msg big;
+	long rss0, hwm0, rss_max, t0;
+	uint8_t mac[32];
+	int served = 0;
+
+	(void)state;
+	seal(&H.tla, &big, to_nle, 1, SLOW_SIZE);
+	connect_as(&tla, &H.tla);
+	submit_ok(&tla, &H.tla, &big);
+	tc_close(&tla);
+	connect_as(&nle, &H.nle);
+	connect_as(&tab, &H.tab);
+	connect_as(&fed, &H.fed);
+	rss0 = rss_max = harness_status_kib(&H, "VmRSS");
+	hwm0 = harness_status_kib(&H, "VmHWM");
+	assert_rc(tc_fetch_send(&nle, big.sealed.msg_id), PU_OK);
+	for (t0 = mono_ms(); mono_ms() - t0 < SLOW_STALL_MS; served++) {
+		struct fx_msg m;
+		seal(&H.tab, &m, to_fed, 1, 4096);
+		submit_ok(&tab, &H.tab, &m);
+		fetch_same(&fed, &H.fed, &m);
+		fx_msg_free(&m);
+		long rss = harness_status_kib(&H, "VmRSS");
+		rss_max = rss > rss_max ? rss : rss_max;
+		sleep_ms(20);
+	}
+	print_message("    while a 64 MiB delivery was not read for %d ms: %d other exchanges\n",
+	    SLOW_STALL_MS, served);
+	assert_true(served >= 10);
+	assert_growth_below("VmRSS (highest sample)", rss0, rss_max);
+	assert_growth_below("VmHWM", hwm0, harness_status_kib(&H, "VmHWM"));
+	/* the reader resumes and gets every byte */
+	assert_rc(tc_fetch_finish(&nle, &H.nle, mac, NULL, 0), PU_OK);
+	assert_memory_equal(mac, big.sealed.receipt_mac, 32);
+	tc_close(&nle);
+	tc_close(&tab);
+	tc_close(&fed);
+	fx_msg_free(&big);
+}
+
+/* ---- a full disk ------------------------------------------------------------------------- */
+
+#define FULL_FS_MIB 16
+#define FULL_SMALL_TRIES 64
+
+/* Fill the file system of the data directory: the filler is unlinked to free the space. */
+static void
+fill_disk(const char *filler)
+{
+	static uint8_t block[65536];
+	int fd = open(filler, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+	assert_true(fd >= 0);
+	for (;;) {
+		ssize_t w = write(fd, block, sizeof(block));
+		if (w < 0 && errno == ENOSPC)
+			break;
+		assert_true(w > 0);
+	}
+	/* the last pages: smaller writes until not a byte more fits */
+	while (write(fd, block, 1) == 1)
+		;
+	assert_int_equal(errno, ENOSPC);
+	close(fd);
+}
+
+/* Submit m and expect an ERROR naming it, no receipt; the code is returned in code. */
+static void
+submit_refused(struct tc *c, const struct fx_msg *m, char *code, size_t code_len)
+{
+	char why[512];
+
+	assert_rc(tc_send_message(c, m), PU_OK);
+	next_error(c, m->sealed.msg_id, code, code_len, why, sizeof(why));
+	print_message("    refused: %s \"%s\"\n", code, why);
+}
+
+static void
+r_full_disk(void **state)
+{
+	struct tc tla, nle, fed;
+	struct fx_msg before, big, small[FULL_SMALL_TRIES];
+	char filler[1200], code[64];
+	int n_small = 0, refused = 0;
+
+	(void)state;
+	/* the case's own gateway, on a small file system of its own */
+	assert_int_equal(harness_stop(&H), 0);
+	fresh_data_dir();
+	need_mount(mount_small_fs(FULL_FS_MIB), "a tmpfs");
+	harness_start(&H);
+	data_path(filler, sizeof(filler), "filler");
+	seal(&H.tla, &before, TO_BOTH, 2, MIB + MIB / 2);
+	seal(&H.tla, &big, TO_BOTH, 2, MIB + MIB / 2);
+	connect_as(&tla, &H.tla);
+	submit_ok(&tla, &H.tla, &before);
+
+	fill_disk(filler);
+	/*
+	 * A two-chunk message needs a spool file: refused with the code that says "full,
+	 * retry later", no upload left behind.
+	 */
+	submit_refused(&tla, &big, code, sizeof(code));
+	assert_string_equal(code, "PU_ERR_STORE_FULL");
+	/*
+	 * A one-chunk message goes into the database's write-ahead log, which may still have
+	 * room from earlier commits: some are accepted (durably), until one is refused.
+	 */
+	for (; n_small < FULL_SMALL_TRIES && !refused; n_small++) {
+		uint8_t *r;
+		size_t len;
+		seal(&H.tla, &small[n_small], TO_BOTH, 2, 4096);
+		int rc = tc_submit(&tla, &small[n_small], &r, &len, code, sizeof(code));
+		if (rc == PU_OK) {
+			assert_rc(receipt_ok(&H.tla, &small[n_small], r, len), PU_OK);
+			free(r);
+		} else {
+			assert_string_equal(code, "PU_ERR_STORE_FULL");
+			refused = 1;
+		}
+	}
+	print_message("    full disk: %d small messages accepted before one was refused\n",
+	    n_small - 1);
+	assert_true(refused);
+	assert_true(harness_alive(&H));
+	assert_int_equal(spool_parts(), 0);
+	/* other sessions are served: NLE's inbox still answers */
+	connect_as(&nle, &H.nle);
+	assert_true(inbox_lists(&nle, before.sealed.msg_id));
+
+	/* space again: the refused messages are accepted, everything stored opens */
+	assert_int_equal(unlink(filler), 0);
+	submit_ok(&tla, &H.tla, &big);
+	submit_ok(&tla, &H.tla, &small[n_small - 1]);
+	tc_close(&tla);
+	connect_as(&fed, &H.fed);
+	fetch_same(&nle, &H.nle, &before);
+	fetch_same(&nle, &H.nle, &big);
+	fetch_same(&fed, &H.fed, &big);
+	for (int i = 0; i < n_small; i++) {
+		fetch_same(&nle, &H.nle, &small[i]);
+		fx_msg_free(&small[i]);
+	}
+	tc_close(&nle);
+	tc_close(&fed);
+	fx_msg_free(&before);
+	fx_msg_free(&big);
+}
+
+/* ---- a read-only database ---------------------------------------------------------------- */
+
+/* Run the gateway expecting it to stop by itself within 10 s: its exit status. */
+static int
+start_expecting_exit(void)
+{
+	int status;
+
+	harness_spawn(&H);
+	for (int i = 0; i < 1000; i++) {
+		if (waitpid(H.pid, &status, WNOHANG) == H.pid) {
+			H.pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+/* A data directory with one stored message in it, the gateway stopped. */
+static void
+data_dir_with_a_message(struct fx_msg *m)
+{
+	struct tc tla;
+
+	seal(&H.tla, m, TO_BOTH, 2, 4096);
+	connect_as(&tla, &H.tla);
+	submit_ok(&tla, &H.tla, m);
+	tc_close(&tla);
+	assert_int_equal(harness_stop(&H), 0);
+}
+
+static void
+set_immutable(const char *path, int on)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), flags;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ioctl(fd, FS_IOC_GETFLAGS, &flags), 0);
+	flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+	assert_int_equal(ioctl(fd, FS_IOC_SETFLAGS, &flags), 0);
+	close(fd);
+}
+
+/*
+ * The data directory on a read-only mount (a read-only bind mount over itself): the gateway
+ * cannot take its lock or write anything, and must not start.
+ */
+static void
+r_read_only_data_dir(void **state)
+{
+	struct fx_msg m;
+	char dir[1200], last[4096];
+	long log0;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	data_path(dir, sizeof(dir), "");
+	need_mount(mount(dir, dir, NULL, MS_BIND, NULL), "a bind mount");
+	snprintf(mounted, sizeof(mounted), "%s", dir);
+	assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
+	log0 = log_size();
+	int status = start_expecting_exit();
+	print_message("    read-only data_dir: exit status %d\n", status);
+	assert_int_equal(status, 74);	/* EX_IOERR */
+	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
+	print_message("    log: %s", last);
+	assert_non_null(strstr(last, "component=store"));
+	assert_non_null(strstr(last, "PU_ERR_STORE_READONLY"));
+	fx_msg_free(&m);
+}
+
+/*
+ * puente.db itself read-only (immutable) in a writable folder: SQLite would open it
+ * read-only without a word; the gateway notices and refuses to start, naming why.
+ */
+static void
+r_read_only_database(void **state)
+{
+	struct fx_msg m;
+	char last[4096];
+	long log0;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	data_path(immutable, sizeof(immutable), "puente.db");
+	set_immutable(immutable, 1);
+	log0 = log_size();
+	int status = start_expecting_exit();
+	print_message("    read-only puente.db: exit status %d\n", status);
+	assert_int_equal(status, 74);	/* EX_IOERR */
+	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
+	print_message("    log: %s", last);
+	assert_non_null(strstr(last, "PU_ERR_STORE_READONLY"));
+	fx_msg_free(&m);
+}
+
+int
+main(int argc, char **argv)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, case_up, case_down)
+	const struct CMUnitTest tests[] = {
+		T(r_kill9_at_random_points_under_load),
+		T(r_slow_reader_memory_bounded),
+		T(r_full_disk),
+		T(r_read_only_data_dir),
+		T(r_read_only_database),
+	};
+#undef T
+
+	g_argc = argc;
+	g_argv = argv;
+	/* a peer that closed first must not kill the test with SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("TR_FILTER") != NULL)
+		cmocka_set_test_filter(getenv("TR_FILTER"));
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
