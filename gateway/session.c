@@ -805,6 +805,8 @@ on_fetch_done(struct session *s, struct store_req *r)
 		rc = sender_key_still_trusted(s, r);
 	if (rc != PU_OK) {
 		s->dlv.active = 0;
+		/* A refused fetch is audited too: asking for another agency's message is telling. */
+		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, NULL, r->msg_id, rc);
 		session_error(s, rc, r->msg_id, NULL);
 		return 0;
 	}

@@ -139,7 +139,7 @@ example_parses(void **state)
 	assert_int_equal(e->restitution_plan->rights[1]->violated_right,
 	    PUENTE__CHILD_RIGHT__CHILD_RIGHT_FAMILY_LIFE);
 	/* Attachments are described only; the CLI fills in size and digest from the files. */
-	assert_int_equal(m->n_attachments, 2);
+	assert_int_equal(m->n_attachments, 3);
 	assert_int_equal(m->attachments[0]->size, 0);
 	assert_int_equal(m->attachments[0]->blake2b.len, 0);
 	assert_string_equal(m->attachments[0]->media_type, "application/pdf");
