@@ -445,7 +445,10 @@ cmd_trace(struct audit_run *r, const char *case_id, const char *html_path, int j
 static const char audit_usage[] =
 	"usage: puente [--agency DIR] [--json] audit verify [--export FILE | --from FILE] "
 	"[--purpose TEXT]\n"
+	"       puente [--agency DIR] [--json] audit export FILE [--purpose TEXT]\n"
 	"       puente [--agency DIR] [--json] audit trace --case ID [--html FILE] "
+	"[--purpose TEXT]\n"
+	"       puente [--agency DIR] [--json] audit report --case ID --html FILE "
 	"[--purpose TEXT]\n";
 
 static const char audit_help[] =
@@ -455,10 +458,12 @@ static const char audit_help[] =
 	"           kept in the agency folder's audit.state (then updated)\n"
 	"    --export FILE   also write what was received, for an offline replay\n"
 	"    --from FILE     replay an export file instead of asking the gateway\n"
+	"  export FILE  the same as verify --export FILE\n"
 	"  trace    the timeline of one case: when, which agency, which staff member, what,\n"
 	"           why, outcome; each entry proved in a signed checkpoint, the chain unbroken\n"
 	"    --case ID       the case\n"
 	"    --html FILE     also write a self-contained page to read and print\n"
+	"  report   the same as trace, --html FILE required\n"
 	"  --purpose TEXT    why the auditor asks (default \"audit\")\n"
 	"\nExit 0 verified; 65 the log fails a check (the message names it); 75 the gateway\n"
 	"cannot be reached.\n";
@@ -481,16 +486,23 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 	struct audit_run r = { 0 };
 	struct averify_log log = { 0 };
 	char *trusted = NULL;
-	int rc;
+	int rc, first;
 
 	if (argc < 1 || strcmp(argv[0], "--help") == 0) {
 		printf("%s%s", audit_usage, audit_help);
 		return argc < 1 ? 64 : 0;
 	}
 	sub = argv[0];
-	if (strcmp(sub, "verify") != 0 && strcmp(sub, "trace") != 0)
+	if (strcmp(sub, "verify") != 0 && strcmp(sub, "trace") != 0 &&
+	    strcmp(sub, "export") != 0 && strcmp(sub, "report") != 0)
 		return audit_usage_error("unknown audit command", sub);
-	for (int i = 1; i < argc; i++) {
+	first = 1;
+	if (strcmp(sub, "export") == 0) {
+		if (argc < 2 || argv[1][0] == '\0' || argv[1][0] == '-')
+			return audit_usage_error("export needs the FILE to write", NULL);
+		export_path = argv[first++];
+	}
+	for (int i = first; i < argc; i++) {
 		const char **slot = strcmp(argv[i], "--case") == 0 ? &case_id :
 		    strcmp(argv[i], "--html") == 0 ? &html :
 		    strcmp(argv[i], "--export") == 0 ? &export_path :
@@ -506,6 +518,14 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 			return audit_usage_error("a value is missing after", argv[i]);
 		*slot = argv[++i];
 	}
+	if (strcmp(sub, "report") == 0 && html == NULL)
+		return audit_usage_error("report needs --html FILE", NULL);
+	if (strcmp(sub, "report") == 0)
+		sub = "trace";
+	if (strcmp(sub, "export") == 0 && (from || case_id || html))
+		return audit_usage_error("export takes only FILE and --purpose", NULL);
+	if (strcmp(sub, "export") == 0)
+		sub = "verify";
 	if (strcmp(sub, "trace") == 0 && (case_id == NULL || export_path || from))
 		return audit_usage_error("trace takes --case ID and optionally --html FILE", NULL);
 	if (strcmp(sub, "verify") == 0 && (case_id || html || (export_path && from)))

@@ -31,6 +31,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	}									\
 } while (0)
 
+/* fuzz_audit's log: its origin and the seed of its checkpoint key (32 bytes). */
+#define FUZZ_AUDIT_ORIGIN "fuzz.example/log"
+#define FUZZ_AUDIT_KEY_SEED "puente fuzz audit checkpoint key"
+#define FUZZ_AUDIT_CASE "MX-2026-FUZZ01"
+
 /* A library call returns PU_OK or a code from pu_err.h's table, never a stray value. */
 #define FUZZ_ASSERT_CODE(rc) \
 	FUZZ_ASSERT((rc) <= 0 && strcmp(pu_err_name(rc), "PU_ERR_UNKNOWN") != 0)

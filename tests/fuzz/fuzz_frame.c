@@ -56,6 +56,8 @@ static const struct body_type body_types[] = {
 	    { &puente__receipts_request__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS] =
 	    { &puente__receipts__descriptor, &puente__recipient_receipt__descriptor },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY] = { &puente__audit_query__descriptor, NULL },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER] = { &puente__audit_answer__descriptor, NULL },
 };
 
 struct session {

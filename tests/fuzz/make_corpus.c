@@ -3,7 +3,7 @@
  *
  *   puente-make-corpus tests/corpus
  *
- * fills OUTDIR/{header,chunk,directory,frame,note,proof}/ with valid inputs made through
+ * fills OUTDIR/{header,chunk,directory,frame,note,proof,audit}/ with valid inputs made through
  * the real library and a few invalid ones, each named for what it holds. The federation is
  * the targets' own (testrng seeded with FUZZ_RNG_SEED, then fx_init), so the valid seeds
  * verify there, and a second run rewrites the same bytes. Files it does not name are left
@@ -19,6 +19,7 @@
 
 #include <sodium.h>
 
+#include "audit.pb-c.h"
 #include "buf.h"
 #include "crypto.h"
 #include "fixture.h"
@@ -1046,6 +1047,120 @@ proof_seeds(struct corpus *c)
 	    raw, 2 + MERKLE_MAX_PROOF);
 }
 
+/* ---- audit answers (fuzz_audit) --------------------------------------------------------- */
+
+#define AUDIT_SEED_LEAVES 5
+
+/* A checkpoint of the first size leaves, signed by fuzz_audit's key. */
+static char *
+audit_checkpoint(const uint8_t *hashes, uint64_t size, const uint8_t sk[64], const uint8_t pk[32])
+{
+	uint8_t root[MERKLE_HASH_LEN];
+	struct buf note;
+	char *out;
+
+	merkle_root(root, hashes, size);
+	buf_init(&note, NOTE_MAX_LEN);
+	check(note_checkpoint_format(FUZZ_AUDIT_ORIGIN, size, root, &note), "checkpoint");
+	put(&note, "\n", 1);
+	check(note_sign(note.data, note.len - 1, FUZZ_AUDIT_ORIGIN, sk, pk, &note), "sign");
+	if ((out = calloc(1, note.len + 1)) == NULL)
+		die("out of memory");
+	memcpy(out, note.data, note.len);
+	buf_free(&note);
+	return out;
+}
+
+static void
+audit_answer_write(struct corpus *c, const char *name, Puente__AuditAnswer *a)
+{
+	uint8_t *body;
+	size_t len;
+
+	check(pb_encode(&a->base, &body, &len), "encode answer");
+	seed_write(c, "audit", name, body, len);
+	free(body);
+}
+
+static void
+audit_seeds(struct corpus *c)
+{
+	static const Puente__AuditEvent events[AUDIT_SEED_LEAVES] = {
+		PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_OPEN, PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE,
+		PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH, PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN,
+		PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY,
+	};
+	uint8_t sk[64], pk[32], hashes[AUDIT_SEED_LEAVES * MERKLE_HASH_LEN];
+	uint8_t proofs[AUDIT_SEED_LEAVES][MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	ProtobufCBinaryData proof_fields[AUDIT_SEED_LEAVES][MERKLE_MAX_PROOF];
+	Puente__AuditRecord recs[AUDIT_SEED_LEAVES], *rp[AUDIT_SEED_LEAVES];
+	Puente__AuditAnswer a = PUENTE__AUDIT_ANSWER__INIT;
+	uint8_t *leaf[AUDIT_SEED_LEAVES];
+	char *cps[2];
+	uint64_t prev = 0;
+
+	crypto_sign_seed_keypair(pk, sk, (const uint8_t *)FUZZ_AUDIT_KEY_SEED);
+	for (unsigned i = 0; i < AUDIT_SEED_LEAVES; i++) {
+		Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+		size_t len;
+
+		e.event = events[i];
+		e.at = 1764000000 + i;
+		e.agency_id = i == 4 ? "MX-FED-AUDITORIA" : "MX-TLA-PPNNA";
+		e.outcome = "ok";
+		if (i > 0) {
+			/* the case's chain: each leaf names the one before it (index + 1) */
+			e.case_id = FUZZ_AUDIT_CASE;
+			e.prev_case_index = prev;
+			prev = i + 1;
+		}
+		check(pb_encode(&e.base, &leaf[i], &len), "encode entry");
+		merkle_leaf_hash(hashes + i * MERKLE_HASH_LEN, leaf[i], len);
+		puente__audit_record__init(&recs[i]);
+		recs[i].index = i;
+		recs[i].entry.data = leaf[i];
+		recs[i].entry.len = len;
+		rp[i] = &recs[i];
+	}
+	cps[0] = audit_checkpoint(hashes, 2, sk, pk);
+	cps[1] = audit_checkpoint(hashes, AUDIT_SEED_LEAVES, sk, pk);
+	/* a full replay's page: every leaf, the checkpoints of the two batches */
+	a.checkpoint = cps[1];
+	a.records = rp;
+	a.n_records = AUDIT_SEED_LEAVES;
+	a.next_index = AUDIT_SEED_LEAVES;
+	a.query_index = AUDIT_SEED_LEAVES - 1;
+	a.checkpoints = cps;
+	a.n_checkpoints = 2;
+	audit_answer_write(c, "replay-5", &a);
+	/* the same with leaf 2 missing */
+	rp[2] = rp[3];
+	rp[3] = rp[4];
+	a.n_records = AUDIT_SEED_LEAVES - 1;
+	audit_answer_write(c, "replay-gap", &a);
+	/* a case trace: the case's leaves with inclusion proofs */
+	for (unsigned i = 1; i < AUDIT_SEED_LEAVES; i++) {
+		size_t n;
+		check(merkle_inclusion_proof(proof_leaf, hashes, i, AUDIT_SEED_LEAVES, proofs[i], &n),
+		    "proof");
+		for (size_t k = 0; k < n; k++) {
+			proof_fields[i][k].data = proofs[i] + k * MERKLE_HASH_LEN;
+			proof_fields[i][k].len = MERKLE_HASH_LEN;
+		}
+		recs[i].inclusion_proof = proof_fields[i];
+		recs[i].n_inclusion_proof = n;
+		rp[i - 1] = &recs[i];
+	}
+	a.n_records = AUDIT_SEED_LEAVES - 1;
+	a.checkpoints = NULL;
+	a.n_checkpoints = 0;
+	audit_answer_write(c, "case-trace", &a);
+	for (unsigned i = 0; i < AUDIT_SEED_LEAVES; i++)
+		free(leaf[i]);
+	free(cps[0]);
+	free(cps[1]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1075,6 +1190,7 @@ main(int argc, char **argv)
 	frame_seeds(&c);
 	note_seeds(&c);
 	proof_seeds(&c);
+	audit_seeds(&c);
 	header_free(&c.h);
 	fx_msg_free(&c.one);
 	fx_free(&c.fx);

@@ -294,7 +294,7 @@ puente_audit_verifies_exports_and_traces(void **state)
 	assert_true(said("out.txt", "audit log verified"));
 	assert_true(said("out.txt", "is now trusted (first run)"));
 	/* The next run insists on the state it kept, and an export replays offline. */
-	assert_int_equal(puente_audit("verify --export export.bin --purpose annual-review"), 0);
+	assert_int_equal(puente_audit("export export.bin --purpose annual-review"), 0);
 	assert_true(said("out.txt", "extends the one trusted before"));
 	assert_int_equal(puente_audit("verify --from export.bin"), 0);
 	/* One byte changed in the export: the offline replay names what is wrong. */
@@ -303,7 +303,7 @@ puente_audit_verifies_exports_and_traces(void **state)
 	assert_int_equal(puente_audit("verify --from export.bin"), 65);
 	assert_true(said("err.txt", "puente: audit verify: "));
 	/* The case's timeline, and the page an oversight office prints. */
-	assert_int_equal(puente_audit("trace --case MX-2026-7F3K9Q --html report.html "
+	assert_int_equal(puente_audit("report --case MX-2026-7F3K9Q --html report.html "
 	    "--purpose case-review"), 0);
 	assert_true(said("out.txt", "recipient-receipt"));
 	assert_true(said("out.txt", "the chain is unbroken"));
@@ -321,6 +321,8 @@ puente_audit_verifies_exports_and_traces(void **state)
 	assert_int_equal(puente_audit("trace"), 64);
 	assert_true(said("err.txt", "trace takes --case ID"));
 	assert_int_equal(puente_audit("verify --from"), 64);
+	assert_int_equal(puente_audit("report --case MX-2026-7F3K9Q"), 64);
+	assert_int_equal(puente_audit("export"), 64);
 	assert_int_equal(puente_audit("rewrite"), 64);
 }
 
@@ -460,6 +462,28 @@ edited_entry_is_located(void **state)
 	db_save("clean", 1);
 }
 
+/* Two entries swapped (leaf and hash columns both): the replay names their batch. */
+static void
+reordered_entries_are_located(void **state)
+{
+	char why[AVERIFY_PROBLEM_MAX] = "";
+	int rc;
+
+	(void)state;
+	db_exec("CREATE TEMP TABLE two AS SELECT idx, leaf, leaf_hash FROM audit WHERE idx IN (7, 8);"
+	    "UPDATE audit SET leaf = (SELECT leaf FROM two WHERE two.idx = 15 - audit.idx), "
+	    "leaf_hash = (SELECT leaf_hash FROM two WHERE two.idx = 15 - audit.idx) "
+	    "WHERE idx IN (7, 8);");
+	harness_start(&H);
+	/* the first check to notice: a case's chain out of order, or its batch's root */
+	rc = harness_audit_replay(&H, NULL, why, sizeof(why), NULL);
+	print_message("    swapped entries 7 and 8: %s\n", why);
+	assert_true(rc == PU_ERR_AUDIT_LEAF || rc == PU_ERR_AUDIT_CHAIN);
+	assert_true(strstr(why, "reordered") != NULL || strstr(why, "chain is broken") != NULL);
+	assert_int_equal(harness_stop(&H), 0);
+	db_save("clean", 1);
+}
+
 /* Deleting or inserting a row: the gateway will not sign on top of it. */
 static void
 deleted_or_inserted_rows_stop_the_gateway(void **state)
@@ -535,6 +559,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(only_auditors_query_the_log),
 		cmocka_unit_test(puente_audit_verifies_exports_and_traces),
 		cmocka_unit_test(edited_entry_is_located),
+		cmocka_unit_test(reordered_entries_are_located),
 		cmocka_unit_test(deleted_or_inserted_rows_stop_the_gateway),
 		cmocka_unit_test(truncated_tail_is_caught_by_the_trusted_checkpoint),
 	};
