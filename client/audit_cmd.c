@@ -47,30 +47,6 @@ run_fail(struct audit_run *r, int rc, const char *what)
 	return pu_err_exit_code(rc);
 }
 
-/* The gateway's log: its origin and CHECKPOINT key, from the verified directory. */
-static int
-gateway_log(struct puente_client *c, struct averify_log *log)
-{
-	const Puente__Directory *d = c->ag.d.dir;
-
-	for (size_t i = 0; i < d->n_agencies; i++) {
-		const Puente__Agency *a = d->agencies[i];
-		if (a->role != PUENTE__ROLE__ROLE_GATEWAY || a->origin[0] == '\0')
-			continue;
-		for (size_t k = 0; k < a->n_keys; k++) {
-			const Puente__Key *key = a->keys[k];
-			if (key->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT &&
-			    key->public_key.len == 32 &&
-			    key->status == PUENTE__KEY_STATUS__KEY_STATUS_ACTIVE) {
-				snprintf(log->origin, sizeof(log->origin), "%s", a->origin);
-				memcpy(log->public_key, key->public_key.data, 32);
-				return PU_OK;
-			}
-		}
-	}
-	return client_fail(c, PU_ERR_UNKNOWN_KEY, "the directory lists no gateway checkpoint key");
-}
-
 /* audit.state: the checkpoint trusted so far, or none (*note NULL). */
 static int
 state_load(struct puente_client *c, char **note)
@@ -544,7 +520,7 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 		return pu_err_exit_code(rc);
 	}
 	r.c = c;
-	if ((rc = gateway_log(c, &log)) != PU_OK || (rc = state_load(c, &trusted)) != PU_OK) {
+	if ((rc = client_gateway_log(c, &log)) != PU_OK || (rc = state_load(c, &trusted)) != PU_OK) {
 		rc = run_fail(&r, rc, sub);
 	} else if ((rc = averify_init(&r.v, &log, trusted)) != PU_OK) {
 		rc = run_fail(&r, rc, sub);

@@ -366,3 +366,38 @@ averify_answer(struct averify *v, const Puente__AuditAnswer *a, const char *case
 	}
 	return PU_OK;
 }
+
+int
+averify_leaf_proof(const struct averify_log *log, const char *checkpoint, uint64_t index,
+    const ProtobufCBinaryData *entry, const ProtobufCBinaryData *proof, size_t n_proof,
+    struct note *out, Puente__AuditEntry **decoded)
+{
+	uint8_t flat[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], hash[MERKLE_HASH_LEN];
+	ProtobufCMessage *m;
+	int rc, found;
+
+	*decoded = NULL;
+	if ((rc = note_parse((const uint8_t *)checkpoint, strlen(checkpoint), out)) != PU_OK)
+		return rc;
+	if (out->origin_len != strlen(log->origin) ||
+	    memcmp(out->buf, log->origin, out->origin_len) != 0)
+		return PU_ERR_NOTE_OTHER_LOG;
+	if ((rc = note_verify(out, log->origin, log->public_key, &found)) != PU_OK)
+		return rc;
+	if (n_proof > MERKLE_MAX_PROOF)
+		return PU_ERR_PROOF_LENGTH;
+	for (size_t i = 0; i < n_proof; i++) {
+		if (proof[i].len != MERKLE_HASH_LEN)
+			return PU_ERR_PROOF_LENGTH;
+		memcpy(flat + i * MERKLE_HASH_LEN, proof[i].data, MERKLE_HASH_LEN);
+	}
+	merkle_leaf_hash(hash, entry->data, entry->len);
+	if ((rc = merkle_verify_inclusion(hash, index, out->tree_size, flat, n_proof,
+	    out->root)) != PU_OK)
+		return rc;
+	if (pb_decode(&puente__audit_entry__descriptor, entry->data, entry->len, &pb_limits_wire,
+	    4 * entry->len + 65536, &m) != PU_OK)
+		return PU_ERR_AUDIT_LEAF;
+	*decoded = (Puente__AuditEntry *)m;
+	return PU_OK;
+}

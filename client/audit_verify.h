@@ -65,6 +65,16 @@ int averify_finish(struct averify *v);
  */
 int averify_answer(struct averify *v, const Puente__AuditAnswer *a, const char *case_id);
 
+/*
+ * One leaf as a receipt or ACK shows it: the checkpoint is this log's and signed, and proof
+ * leads from entry (at index) to its root. *out gets the parsed checkpoint and *decoded the
+ * entry (pb_free). PU_ERR_NOTE_* for the checkpoint, PU_ERR_PROOF_* for the proof,
+ * PU_ERR_AUDIT_LEAF for an entry that does not decode.
+ */
+int averify_leaf_proof(const struct averify_log *log, const char *checkpoint, uint64_t index,
+    const ProtobufCBinaryData *entry, const ProtobufCBinaryData *proof, size_t n_proof,
+    struct note *out, Puente__AuditEntry **decoded);
+
 /* A verified checkpoint's text as a NUL-terminated string (for the state file). */
 int averify_note_string(const struct note *n, char *out, size_t n_out);
 

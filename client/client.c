@@ -57,14 +57,64 @@ client_progress(struct puente_client *c, const char *what, uint64_t done, uint64
 }
 
 void
-client_checkpoint_seen(struct puente_client *c, const char *source, const uint8_t *msg_id,
-    const char *note)
+client_checkpoint_seen(struct puente_client *c, const char *source, const char *note)
 {
 	if (note == NULL || note[0] == '\0')
 		return;
-	/* Kept as evidence even when the database write fails: the message itself succeeded. */
-	if (outbox_checkpoint_add(&c->ob, source, msg_id, note) != PU_OK && c->opt.notice != NULL)
+	/* Kept as evidence even when the database write fails: the session itself succeeded. */
+	if (outbox_checkpoint_add(&c->ob, source, NULL, note) != PU_OK && c->opt.notice != NULL)
 		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
+}
+
+int
+client_gateway_log(struct puente_client *c, struct averify_log *log)
+{
+	const Puente__Directory *d = c->ag.d.dir;
+
+	for (size_t i = 0; i < d->n_agencies; i++) {
+		const Puente__Agency *a = d->agencies[i];
+		if (a->role != PUENTE__ROLE__ROLE_GATEWAY || a->origin[0] == '\0')
+			continue;
+		for (size_t k = 0; k < a->n_keys; k++) {
+			const Puente__Key *key = a->keys[k];
+			if (key->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT &&
+			    key->public_key.len == 32 &&
+			    key->status == PUENTE__KEY_STATUS__KEY_STATUS_ACTIVE) {
+				snprintf(log->origin, sizeof(log->origin), "%s", a->origin);
+				memcpy(log->public_key, key->public_key.data, 32);
+				return PU_OK;
+			}
+		}
+	}
+	return client_fail(c, PU_ERR_UNKNOWN_KEY, "the directory lists no gateway checkpoint key");
+}
+
+int
+client_audit_proof(struct puente_client *c, const char *source, const uint8_t *msg_id,
+    int event, const char *checkpoint, uint64_t index, const ProtobufCBinaryData *entry,
+    const ProtobufCBinaryData *proof, size_t n_proof)
+{
+	struct averify_log log = { 0 };
+	Puente__AuditEntry *e = NULL;
+	struct note n;
+	int rc;
+
+	if ((rc = client_gateway_log(c, &log)) != PU_OK)
+		return rc;
+	rc = averify_leaf_proof(&log, checkpoint, index, entry, proof, n_proof, &n, &e);
+	if (rc == PU_OK && ((int)e->event != event || e->msg_id.len != 16 ||
+	    memcmp(e->msg_id.data, msg_id, 16) != 0))
+		rc = PU_ERR_AUDIT_LEAF;
+	pb_free(e);
+	if (rc != PU_OK)
+		return client_fail(c, PU_ERR_AUDIT_LEAF, "the gateway's %s does not prove its audit "
+		    "entry %llu (%s): its log is not the one it signs", source,
+		    (unsigned long long)index, pu_err_message(rc));
+	/* Kept as evidence even when the database write fails: the proof itself held. */
+	if (outbox_checkpoint_add(&c->ob, source, msg_id, checkpoint) != PU_OK &&
+	    c->opt.notice != NULL)
+		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
+	return PU_OK;
 }
 
 /* A NON_DELIVERY the gateway sends a returning sender: verified, then recorded. */
@@ -134,7 +184,7 @@ client_connect(struct puente_client *c)
 	if ((rc = conn_open(&c->conn, &c->ag, c->opt.timeout_ms, on_unsolicited, c)) != PU_OK)
 		return client_conn_fail(c, rc);
 	c->connected = 1;
-	client_checkpoint_seen(c, "welcome", NULL, c->conn.checkpoint);
+	client_checkpoint_seen(c, "welcome", c->conn.checkpoint);
 	warn_clock_skew(c);
 	return PU_OK;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agency.h"
+#include "audit_verify.h"
 #include "conn.h"
 #include "outbox.h"
 #include "puente.h"
@@ -40,12 +41,20 @@ int client_msg_id(struct puente_client *c, const char *hex, uint8_t out[16]);
 void client_hex(char out[PUENTE_MSG_ID_HEX], const uint8_t id[16]);
 void client_progress(struct puente_client *c, const char *what, uint64_t done, uint64_t total);
 
+/* The gateway's log as the directory names it: origin and CHECKPOINT public key. */
+int client_gateway_log(struct puente_client *c, struct averify_log *log);
+
 /*
- * A checkpoint (signed note) seen in a gateway receipt or WELCOME: recorded in client.db,
- * not verified yet. The place where verification against the gateway's checkpoint key and
- * consistency with the newest one held will go.
+ * What a receipt or ACK shows of the audit log: the leaf (entry at index) of this event,
+ * with the inclusion proof in a checkpoint signed by the gateway's checkpoint key. It must
+ * verify and record `event` for msg_id, or the gateway is not keeping the log it claims
+ * (PU_ERR_AUDIT_LEAF with the reason in the detail). The checkpoint is kept in client.db,
+ * evidence held outside the gateway. source names the answer ("receipt", "ack").
  */
-void client_checkpoint_seen(struct puente_client *c, const char *source, const uint8_t *msg_id,
-    const char *note);
+int client_audit_proof(struct puente_client *c, const char *source, const uint8_t *msg_id,
+    int event, const char *checkpoint, uint64_t index, const ProtobufCBinaryData *entry,
+    const ProtobufCBinaryData *proof, size_t n_proof);
+/* A checkpoint seen in WELCOME: recorded in client.db as it came. */
+void client_checkpoint_seen(struct puente_client *c, const char *source, const char *note);
 
 #endif

@@ -246,6 +246,14 @@ open_chunks(struct puente_client *c, const struct header *h, struct opener *o)
 	return rc;
 }
 
+/* The ACK's leaf records this event for this message, in a signed checkpoint. */
+static int
+ack_proof(struct puente_client *c, const uint8_t id[16], int event, const Puente__Ack *a)
+{
+	return client_audit_proof(c, "ack", id, event, a->checkpoint, a->audit_index,
+	    &a->audit_entry, a->inclusion_proof, a->n_inclusion_proof);
+}
+
 /* Sign and send a recipient receipt; recorded before it leaves, marked once acknowledged. */
 static int
 send_receipt(struct puente_client *c, const uint8_t id[16], const uint8_t *rcpt, size_t len)
@@ -259,9 +267,10 @@ send_receipt(struct puente_client *c, const uint8_t id[16], const uint8_t *rcpt,
 	    len)) != PU_OK ||
 	    (rc = conn_expect_msg(&c->conn, PUENTE__FRAME_TYPE__FRAME_TYPE_ACK, &ack)) != PU_OK)
 		return client_conn_fail(c, rc);
-	client_checkpoint_seen(c, "ack", id, ((Puente__Ack *)ack)->checkpoint);
+	rc = ack_proof(c, id, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RECIPIENT_RECEIPT,
+	    (Puente__Ack *)ack);
 	pb_free(ack);
-	return outbox_received_acked(&c->ob, id);
+	return rc == PU_OK ? outbox_received_acked(&c->ob, id) : rc;
 }
 
 static int
@@ -290,9 +299,10 @@ send_open_statement(struct puente_client *c, const struct header *h, const char 
 		free(body);
 		return client_conn_fail(c, rc);
 	}
-	client_checkpoint_seen(c, "ack", h->core->msg_id.data, ((Puente__Ack *)ack)->checkpoint);
-	rc = outbox_open_add(&c->ob, h->core->msg_id.data, staff, purpose, os.at, body, len,
-	    ((Puente__Ack *)ack)->audit_index);
+	if ((rc = ack_proof(c, h->core->msg_id.data, PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN,
+	    (Puente__Ack *)ack)) == PU_OK)
+		rc = outbox_open_add(&c->ob, h->core->msg_id.data, staff, purpose, os.at, body,
+		    len, ((Puente__Ack *)ack)->audit_index);
 	pb_free(ack);
 	free(body);
 	return rc;

@@ -531,8 +531,14 @@ take_answer(struct puente_client *c, const struct header *h, int early, int earl
 	if ((rc = receipt_gateway_verify(body, len, &c->ag.d, h, &gr)) != PU_OK)
 		return client_fail(c, rc, "the gateway's receipt does not verify: %s",
 		    pu_err_message(rc));
+	/* The receipt must also prove the "store" leaf of this message in a signed checkpoint. */
+	if ((rc = client_audit_proof(c, "receipt", h->core->msg_id.data,
+	    PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE, gr->checkpoint, gr->audit_index,
+	    &gr->audit_entry, gr->inclusion_proof, gr->n_inclusion_proof)) != PU_OK) {
+		pb_free(gr);
+		return rc;
+	}
 	rc = outbox_accepted(&c->ob, h->core->msg_id.data, body, len, gr);
-	client_checkpoint_seen(c, "receipt", h->core->msg_id.data, gr->checkpoint);
 	pb_free(gr);
 	return rc == PU_OK ? PU_OK : client_fail(c, rc, "cannot record the receipt in client.db");
 }

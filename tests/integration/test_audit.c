@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "audit_verify.h"
+#include "buf.h"
 #include "frames.pb-c.h"
 #include "gateway_harness.h"
 #include "pb.h"
@@ -504,6 +505,90 @@ deleted_or_inserted_rows_stop_the_gateway(void **state)
 	harness_start(&H);
 }
 
+/*
+ * The insider who holds the database and the checkpoint key: one past entry rewritten, the
+ * whole tree recomputed and every checkpoint re-signed with the gateway's real key. The
+ * gateway starts and every answer verifies on its own - only a checkpoint held outside the
+ * gateway (the auditor's audit.state, or one trusted earlier) shows the fork.
+ */
+static void
+rewritten_and_resigned_log_is_a_fork(void **state)
+{
+	uint8_t made[MERKLE_MAX_LEVELS][32], root[32];
+	struct merkle_frontier f;
+	struct secret_key ck;
+	struct averify v;
+	char path[1200], why[AVERIFY_PROBLEM_MAX] = "", origin[128];
+	sqlite3 *db;
+	sqlite3_stmt *leaves, *node, *cp;
+	unsigned n_made;
+
+	(void)state;
+	/* What the auditor trusts now, before the rewrite. */
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), &v), PU_OK);
+	assert_rc(averify_note_string(&v.newest, g_trusted, sizeof(g_trusted)), PU_OK);
+	snprintf(origin, sizeof(origin), "%s", v.log.origin);
+	averify_free(&v);
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_int_equal(harness_stop(&H), 0);
+	db_save("clean", 0);
+	db_edit_leaf(5);
+	snprintf(path, sizeof(path), "%s/fed/agencies/%s/checkpoint.key", H.work, GW);
+	assert_rc(keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519, &ck), PU_OK);
+	db_path(path, sizeof(path));
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN; DELETE FROM audit_nodes;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT leaf_hash FROM audit ORDER BY idx", -1,
+	    &leaves, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO audit_nodes VALUES (?, ?, ?)", -1,
+	    &node, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE checkpoints SET note = ? WHERE size = ?",
+	    -1, &cp, NULL), SQLITE_OK);
+	merkle_frontier_init(&f);
+	while (sqlite3_step(leaves) == SQLITE_ROW) {
+		struct buf note;
+
+		assert_rc(merkle_frontier_append_nodes(&f, sqlite3_column_blob(leaves, 0), made,
+		    &n_made), PU_OK);
+		for (unsigned l = 1; l <= n_made; l++) {
+			sqlite3_bind_int(node, 1, (int)l);
+			sqlite3_bind_int64(node, 2, (sqlite3_int64)((f.size >> l) - 1));
+			sqlite3_bind_blob(node, 3, made[l - 1], 32, SQLITE_STATIC);
+			assert_int_equal(sqlite3_step(node), SQLITE_DONE);
+			sqlite3_reset(node);
+		}
+		/* every stored checkpoint re-signed over the rewritten tree */
+		merkle_frontier_root(&f, root);
+		buf_init(&note, NOTE_MAX_LEN);
+		assert_rc(note_checkpoint_format(origin, f.size, root, &note), PU_OK);
+		assert_rc(buf_append(&note, "\n", 1), PU_OK);
+		assert_rc(note_sign(note.data, note.len - 1, origin, ck.secret, ck.public_key, &note),
+		    PU_OK);
+		sqlite3_bind_text(cp, 1, (const char *)note.data, (int)note.len, SQLITE_STATIC);
+		sqlite3_bind_int64(cp, 2, (sqlite3_int64)f.size);
+		assert_int_equal(sqlite3_step(cp), SQLITE_DONE);
+		sqlite3_reset(cp);
+		buf_free(&note);
+	}
+	sqlite3_finalize(leaves);
+	sqlite3_finalize(node);
+	sqlite3_finalize(cp);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	secret_key_clear(&ck);
+
+	harness_start(&H);	/* consistent with itself: the gateway starts */
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_OK);
+	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), NULL), PU_ERR_NOTE_FORK);
+	assert_non_null(strstr(why, "rewritten"));
+	assert_int_equal(puente_audit("verify"), 65);
+	assert_true(said("err.txt", "the log was rewritten"));
+	assert_int_equal(harness_stop(&H), 0);
+	db_save("clean", 1);
+	harness_start(&H);
+}
+
 /* The tail cut off consistently (leaves, nodes, checkpoints): only a trusted checkpoint sees it. */
 static void
 truncated_tail_is_caught_by_the_trusted_checkpoint(void **state)
@@ -561,6 +646,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(edited_entry_is_located),
 		cmocka_unit_test(reordered_entries_are_located),
 		cmocka_unit_test(deleted_or_inserted_rows_stop_the_gateway),
+		cmocka_unit_test(rewritten_and_resigned_log_is_a_fork),
 		cmocka_unit_test(truncated_tail_is_caught_by_the_trusted_checkpoint),
 	};
 
