@@ -110,9 +110,12 @@ client_audit_proof(struct puente_client *c, const char *source, const uint8_t *m
 		return client_fail(c, PU_ERR_AUDIT_LEAF, "the gateway's %s does not prove its audit "
 		    "entry %llu (%s): its log is not the one it signs", source,
 		    (unsigned long long)index, pu_err_message(rc));
-	/* Kept as evidence even when the database write fails: the proof itself held. */
-	if (outbox_checkpoint_add(&c->ob, source, msg_id, checkpoint) != PU_OK &&
-	    c->opt.notice != NULL)
+	/*
+	 * Kept as evidence even when the database write fails: the proof itself held. A larger
+	 * checkpoint becomes the one the next HELLO asks the gateway to extend.
+	 */
+	if ((outbox_checkpoint_add(&c->ob, source, msg_id, checkpoint) != PU_OK ||
+	    outbox_trusted_set(&c->ob, checkpoint, n.tree_size) != PU_OK) && c->opt.notice != NULL)
 		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
 	return PU_OK;
 }
@@ -174,17 +177,74 @@ warn_clock_skew(struct puente_client *c)
 	}
 }
 
+/*
+ * The gateway's WELCOME checkpoint against the newest one this agency held: signed by the
+ * gateway's checkpoint key, never smaller, and proved to extend it. A fork or rollback is
+ * kept in client.db as evidence and ends the session: nothing is sent to or taken from a
+ * gateway whose log was rewritten.
+ */
+static int
+welcome_check(struct puente_client *c, const char *known, uint64_t known_size)
+{
+	struct averify_log log = { 0 };
+	struct note now, before;
+	int rc, found;
+
+	if (c->conn.checkpoint == NULL)
+		return client_fail(c, PU_ERR_AUDIT_STATE, "the gateway sent no checkpoint");
+	if ((rc = client_gateway_log(c, &log)) != PU_OK)
+		return rc;
+	if ((rc = note_parse((const uint8_t *)c->conn.checkpoint, strlen(c->conn.checkpoint),
+	    &now)) != PU_OK || (rc = note_verify(&now, log.origin, log.public_key, &found)) != PU_OK)
+		return client_fail(c, rc, "the gateway's checkpoint does not verify: %s",
+		    pu_err_message(rc));
+	if (known != NULL && note_parse((const uint8_t *)known, strlen(known), &before) == PU_OK) {
+		if (now.tree_size < known_size)
+			rc = PU_ERR_AUDIT_ROLLBACK;
+		else if (now.tree_size == known_size)
+			rc = note_same_tree(&now, &before);
+		else
+			rc = merkle_verify_consistency(known_size, now.tree_size, c->conn.proof,
+			    c->conn.proof_len, before.root, now.root) == PU_OK ? PU_OK : PU_ERR_NOTE_FORK;
+		if (rc != PU_OK) {
+			outbox_checkpoint_add(&c->ob, "fork-evidence", NULL, c->conn.checkpoint);
+			return client_fail(c, rc, "the gateway's audit log (size %llu) does not extend "
+			    "the checkpoint this agency holds (size %llu): %s; both are kept in "
+			    "client.db as evidence", (unsigned long long)now.tree_size,
+			    (unsigned long long)known_size, rc == PU_ERR_AUDIT_ROLLBACK ?
+			    "entries were removed" : "the log was rewritten (fork)");
+		}
+	}
+	client_checkpoint_seen(c, "welcome", c->conn.checkpoint);
+	if (outbox_trusted_set(&c->ob, c->conn.checkpoint, now.tree_size) != PU_OK &&
+	    c->opt.notice != NULL)
+		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
+	return PU_OK;
+}
+
 int
 client_connect(struct puente_client *c)
 {
+	char *known = NULL;
+	uint64_t known_size = 0;
 	int rc;
 
 	if (c->connected)
 		return PU_OK;
-	if ((rc = conn_open(&c->conn, &c->ag, c->opt.timeout_ms, on_unsolicited, c)) != PU_OK)
+	if ((rc = outbox_trusted_get(&c->ob, &known, &known_size)) != PU_OK)
+		return client_fail(c, rc, "cannot read client.db");
+	if ((rc = conn_open(&c->conn, &c->ag, known, c->opt.timeout_ms, on_unsolicited, c)) !=
+	    PU_OK) {
+		free(known);
 		return client_conn_fail(c, rc);
+	}
 	c->connected = 1;
-	client_checkpoint_seen(c, "welcome", c->conn.checkpoint);
+	rc = welcome_check(c, known, known_size);
+	free(known);
+	if (rc != PU_OK) {
+		client_disconnect(c);
+		return rc;
+	}
 	warn_clock_skew(c);
 	return PU_OK;
 }

@@ -353,7 +353,7 @@ conn_expect_msg(struct conn *c, uint8_t want, ProtobufCMessage **out)
 }
 
 static int
-hello(struct conn *c, struct agency *a)
+hello(struct conn *c, struct agency *a, const char *known)
 {
 	Puente__Hello h = PUENTE__HELLO__INIT;
 	Puente__Welcome *w;
@@ -362,6 +362,8 @@ hello(struct conn *c, struct agency *a)
 
 	h.version = PU_VERSION;
 	h.directory_serial = a->d.dir->serial;
+	if (known != NULL)
+		h.checkpoint = (char *)known;
 	if ((rc = conn_send_msg(c, PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, &h.base)) != PU_OK ||
 	    (rc = conn_expect_msg(c, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &m)) != PU_OK)
 		return rc;
@@ -377,13 +379,25 @@ hello(struct conn *c, struct agency *a)
 		    pu_err_message(rc));
 	if (rc == PU_OK && w->checkpoint[0] != '\0' && (c->checkpoint = strdup(w->checkpoint)) == NULL)
 		rc = PU_ERR_NOMEM;
+	/* The proof that the gateway's log extends the checkpoint sent, judged by the caller. */
+	for (size_t i = 0; rc == PU_OK && i < w->n_consistency_proof; i++) {
+		if (w->consistency_proof[i].len != MERKLE_HASH_LEN || i >= MERKLE_MAX_PROOF) {
+			rc = conn_fail(c, PU_ERR_PROOF_LENGTH, "the gateway's consistency proof is "
+			    "malformed");
+			break;
+		}
+		memcpy(c->proof + i * MERKLE_HASH_LEN, w->consistency_proof[i].data,
+		    MERKLE_HASH_LEN);
+		c->proof_len = i + 1;
+	}
 	c->gateway_now = w->now;
 	pb_free(w);
 	return rc;
 }
 
 int
-conn_open(struct conn *c, struct agency *a, int timeout_ms, conn_unsolicited_fn fn, void *arg)
+conn_open(struct conn *c, struct agency *a, const char *known, int timeout_ms,
+    conn_unsolicited_fn fn, void *arg)
 {
 	int rc;
 
@@ -395,7 +409,7 @@ conn_open(struct conn *c, struct agency *a, int timeout_ms, conn_unsolicited_fn 
 	frame_reader_init(&c->fr, PU_FRAME_MAX);
 	buf_init(&c->out, PU_FRAME_MAX + PU_FRAME_HEADER_LEN);
 	if ((rc = tcp_connect(c, a)) != PU_OK || (rc = tls_connect(c, a)) != PU_OK ||
-	    (rc = hello(c, a)) != PU_OK) {
+	    (rc = hello(c, a, known)) != PU_OK) {
 		char keep[CONN_DETAIL_MAX];
 		memcpy(keep, c->detail, sizeof(keep));
 		conn_close(c);

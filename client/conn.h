@@ -16,6 +16,7 @@
 #include "agency.h"
 #include "buf.h"
 #include "frame.h"
+#include "merkle.h"
 
 #define CONN_DETAIL_MAX 512
 
@@ -36,13 +37,20 @@ struct conn {
 	uint8_t err_msg_id[16];		/* the message the last ERROR frame named */
 	int err_has_msg_id;
 	char *checkpoint;		/* the WELCOME's checkpoint note, or NULL */
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];	/* WELCOME: consistency from */
+	size_t proof_len;		/* the checkpoint HELLO carried to the one above */
 	int64_t gateway_now;
 	conn_unsolicited_fn unsolicited;
 	void *unsolicited_arg;
 };
 
-/* Connect, handshake, HELLO, WELCOME (a newer directory it carries replaces a's). */
-int conn_open(struct conn *c, struct agency *a, int timeout_ms, conn_unsolicited_fn fn, void *arg);
+/*
+ * Connect, handshake, HELLO (with known, the newest checkpoint the client holds, or NULL),
+ * WELCOME (a newer directory it carries replaces a's; its checkpoint and consistency proof
+ * are kept in c for the caller to judge).
+ */
+int conn_open(struct conn *c, struct agency *a, const char *known, int timeout_ms,
+    conn_unsolicited_fn fn, void *arg);
 void conn_close(struct conn *c);
 
 int conn_send_msg(struct conn *c, uint8_t type, const ProtobufCMessage *m);

@@ -51,7 +51,10 @@ static const char *const schema =
 	"CREATE TABLE IF NOT EXISTS checkpoints ("
 	"  id INTEGER PRIMARY KEY AUTOINCREMENT, seen_at INTEGER NOT NULL, source TEXT NOT NULL,"
 	"  msg_id BLOB NOT NULL DEFAULT x'', note TEXT NOT NULL,"	/* x'': not about one message */
-	"  UNIQUE (note, source, msg_id));";
+	"  UNIQUE (note, source, msg_id));"
+	/* The newest verified checkpoint of the gateway's log: HELLO asks for consistency with it. */
+	"CREATE TABLE IF NOT EXISTS trusted ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, note TEXT NOT NULL);";
 
 static int
 prepare(struct outbox *o, const char *sql, sqlite3_stmt **st)
@@ -573,5 +576,42 @@ outbox_checkpoint_add(struct outbox *o, const char *source, const uint8_t *msg_i
 	else
 		sqlite3_bind_blob(st, 3, "", 0, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, note, -1, SQLITE_STATIC);
+	return run(st);
+}
+
+int
+outbox_trusted_get(struct outbox *o, char **note, uint64_t *size)
+{
+	sqlite3_stmt *st;
+	int rc, step;
+
+	*note = NULL;
+	*size = 0;
+	if ((rc = prepare(o, "SELECT note, size FROM trusted WHERE id = 1", &st)) != PU_OK)
+		return rc;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		*size = (uint64_t)sqlite3_column_int64(st, 1);
+		if ((*note = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+			rc = PU_ERR_NOMEM;
+	} else if (step != SQLITE_DONE) {
+		rc = PU_ERR_LOCAL_DB;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+outbox_trusted_set(struct outbox *o, const char *note, uint64_t size)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* Only ever forward: a smaller checkpoint never replaces a larger one. */
+	if ((rc = prepare(o, "INSERT INTO trusted (id, size, note) VALUES (1, ?, ?) "
+	    "ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note "
+	    "WHERE excluded.size > trusted.size", &st)) != PU_OK)
+		return rc;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 2, note, -1, SQLITE_STATIC);
 	return run(st);
 }

@@ -67,7 +67,12 @@ int outbox_received_acked(struct outbox *o, const uint8_t msg_id[16]);
 int outbox_open_add(struct outbox *o, const uint8_t msg_id[16], const char *staff,
     const char *purpose, int64_t at, const uint8_t *statement, size_t len, uint64_t audit_index);
 
-/* A checkpoint note as received (from a receipt or WELCOME), not verified yet. */
+/* The newest verified checkpoint held (*note malloc'd), or none (NULL, 0). */
+int outbox_trusted_get(struct outbox *o, char **note, uint64_t *size);
+/* Keep note (of that size) as the newest verified checkpoint, if it is larger. */
+int outbox_trusted_set(struct outbox *o, const char *note, uint64_t size);
+
+/* A checkpoint note as received (from a receipt or WELCOME), kept as evidence. */
 int outbox_checkpoint_add(struct outbox *o, const char *source, const uint8_t *msg_id,
     const char *note);
 

@@ -26,7 +26,11 @@ audit_schema(sqlite3 *db)
 	    "  level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,"
 	    "  PRIMARY KEY (level, idx)) WITHOUT ROWID;"
 	    "CREATE TABLE IF NOT EXISTS checkpoints ("
-	    "  size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);";
+	    "  size INTEGER PRIMARY KEY, at INTEGER NOT NULL, note TEXT NOT NULL);"
+	    /* A witness's cosignature line of the checkpoint of that size (its newest time). */
+	    "CREATE TABLE IF NOT EXISTS cosignatures ("
+	    "  size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,"
+	    "  at INTEGER NOT NULL, PRIMARY KEY (size, witness)) WITHOUT ROWID;";
 
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
 }
@@ -123,6 +127,8 @@ leaf_count(sqlite3 *db, uint64_t *n, uint64_t *max_plus_one)
 	return rc;
 }
 
+static int witnessed_load(struct audit_log *log, sqlite3 *db);
+
 int
 audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer)
 {
@@ -144,7 +150,7 @@ audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer
 		return PU_ERR_AUDIT_STATE;
 	}
 	if (note == NULL)
-		return PU_OK;	/* a new log */
+		return witnessed_load(log, db);	/* a new log */
 	rc = note_parse((const uint8_t *)note, strlen(note), &n);
 	if (rc == PU_OK)
 		rc = note_verify(&n, signer->origin, signer->public_key, &found);
@@ -158,6 +164,7 @@ audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer
 	if (rc == PU_OK) {
 		log->signed_size = size;
 		memcpy(log->checkpoint, note, strlen(note) + 1);
+		rc = witnessed_load(log, db);
 	} else if (rc != PU_ERR_STORE) {
 		rc = PU_ERR_AUDIT_STATE;
 	}
@@ -496,9 +503,10 @@ answer_add_checkpoints(Puente__AuditAnswer *a, sqlite3 *db, uint64_t lo, uint64_
 /* Inside one read transaction, so the checkpoint and every node are of one state. */
 static int
 answer_build(sqlite3 *db, const Puente__AuditQuery *q, uint64_t query_index,
-    Puente__AuditAnswer *a, uint8_t *proof, char **note)
+    Puente__AuditAnswer *a, uint8_t *proof, char **note, char **witnessed)
 {
 	sqlite3_stmt *st = NULL;
+	int64_t at;
 	uint64_t size;
 	size_t used = 0, n_proof = 0;
 	int rc, step, full = !q->case_id[0] && !q->agency_id[0] && !q->msg_id.len &&
@@ -510,6 +518,10 @@ answer_build(sqlite3 *db, const Puente__AuditQuery *q, uint64_t query_index,
 		return PU_ERR_AUDIT_STATE;	/* the query's own leaf is committed by now */
 	a->checkpoint = *note;
 	a->query_index = query_index;
+	if ((rc = audit_witnessed(db, witnessed, &at)) != PU_OK)
+		return rc;
+	if (*witnessed != NULL)
+		a->witnessed = *witnessed;
 	if (q->known_size > size)
 		return PU_ERR_AUDIT_ROLLBACK;
 	if (q->known_size > 0) {
@@ -552,7 +564,7 @@ audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query
 	Puente__AuditAnswer a = PUENTE__AUDIT_ANSWER__INIT;
 	uint8_t proof[2 * MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
 	ProtobufCMessage *m;
-	char *note = NULL;
+	char *note = NULL, *witnessed = NULL;
 	int rc;
 
 	if ((rc = pb_decode(&puente__audit_query__descriptor, query, query_len, &pb_limits_wire,
@@ -562,12 +574,169 @@ audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query
 		pb_free(m);
 		return PU_ERR_STORE;
 	}
-	rc = answer_build(db, (const Puente__AuditQuery *)m, query_index, &a, proof, &note);
+	rc = answer_build(db, (const Puente__AuditQuery *)m, query_index, &a, proof, &note,
+	    &witnessed);
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc == PU_OK)
 		rc = pb_encode(&a.base, out, out_len);
 	answer_free(&a);
 	free(note);
+	free(witnessed);
 	pb_free(m);
+	return rc;
+}
+
+/* ---- witnesses --------------------------------------------------------------------- */
+
+int
+audit_witnessed(sqlite3 *db, char **note, int64_t *at)
+{
+	sqlite3_stmt *st = NULL;
+	struct buf b;
+	int rc = PU_OK, step;
+
+	*note = NULL;
+	*at = 0;
+	/* The largest cosigned size: its checkpoint, then every witness's line for it. */
+	if (sqlite3_prepare_v2(db, "SELECT c.note, w.line, w.at FROM checkpoints c "
+	    "JOIN cosignatures w ON w.size = c.size "
+	    "WHERE c.size = (SELECT MAX(size) FROM cosignatures) ORDER BY w.witness", -1, &st,
+	    NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	buf_init(&b, NOTE_MAX_LEN + 1);
+	while (rc == PU_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (b.len == 0)
+			rc = buf_append(&b, sqlite3_column_text(st, 0),
+			    (size_t)sqlite3_column_bytes(st, 0));
+		if (rc == PU_OK)
+			rc = buf_append(&b, sqlite3_column_text(st, 1),
+			    (size_t)sqlite3_column_bytes(st, 1));
+		if (sqlite3_column_int64(st, 2) > *at)
+			*at = sqlite3_column_int64(st, 2);
+	}
+	if (rc == PU_OK && step != SQLITE_DONE)
+		rc = PU_ERR_STORE;
+	sqlite3_finalize(st);
+	if (rc == PU_OK && b.len > 0 && (rc = buf_append(&b, "", 1)) == PU_OK) {
+		*note = (char *)b.data;
+		return PU_OK;
+	}
+	buf_free(&b);
+	return rc == PU_ERR_TOO_LARGE ? PU_OK : rc;	/* too many witnesses to serve: none */
+}
+
+/* Where in n the signature line of key_name starts and how long it is. */
+static int
+sig_line_of(const struct note *n, const char *key_name, size_t *off, size_t *len)
+{
+	for (size_t i = 0; i < n->n_sigs; i++) {
+		const struct note_sig *g = &n->sigs[i];
+		if (g->name_len == strlen(key_name) &&
+		    memcmp(n->buf + g->name_off, key_name, g->name_len) == 0) {
+			/* the line: "— " NAME " " BASE64 "\n" */
+			*off = g->name_off - strlen(NOTE_SIG_PREFIX);
+			*len = g->b64_off + g->b64_len + 1 - *off;
+			return PU_OK;
+		}
+	}
+	return PU_ERR_NOTE_UNSIGNED;
+}
+
+/* The newest witnessed checkpoint into log, for the receipts the writer signs. */
+static int
+witnessed_load(struct audit_log *log, sqlite3 *db)
+{
+	char *note;
+	int64_t at;
+	int rc;
+
+	if ((rc = audit_witnessed(db, &note, &at)) != PU_OK)
+		return rc;
+	log->witnessed[0] = '\0';
+	if (note != NULL && strlen(note) < sizeof(log->witnessed))
+		memcpy(log->witnessed, note, strlen(note) + 1);
+	__atomic_store_n(&log->witnessed_at, at, __ATOMIC_RELAXED);
+	free(note);
+	return PU_OK;
+}
+
+int
+audit_cosign(struct audit_log *log, sqlite3 *db, const uint8_t *note, size_t len,
+    const char *witness, const uint8_t witness_pk[32], int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	struct note n, mine;
+	size_t off, line_len;
+	uint64_t ts;
+	int rc, found;
+	const char *stored;
+
+	if ((rc = note_parse(note, len, &n)) != PU_OK)
+		return rc;
+	if ((rc = note_verify_cosignature(&n, witness, witness_pk, &found, &ts)) != PU_OK)
+		return rc;
+	/* It must be a checkpoint this gateway signed, byte for byte. */
+	if (sqlite3_prepare_v2(db, "SELECT note FROM checkpoints WHERE size = ?", -1, &st,
+	    NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)n.tree_size);
+	rc = PU_ERR_COSIGN_CHECKPOINT;
+	if (sqlite3_step(st) == SQLITE_ROW && (stored = (const char *)sqlite3_column_text(st, 0))
+	    != NULL && note_parse((const uint8_t *)stored, strlen(stored), &mine) == PU_OK &&
+	    mine.text_len == n.text_len && memcmp(mine.buf, n.buf, n.text_len) == 0)
+		rc = PU_OK;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != PU_OK || (rc = sig_line_of(&n, witness, &off, &line_len)) != PU_OK)
+		return rc;
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cosignatures (size, witness, line, at) "
+	    "VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)n.tree_size);
+	sqlite3_bind_text(st, 2, witness, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, (const char *)n.buf + off, (int)line_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, now);
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	sqlite3_finalize(st);
+	return rc == PU_OK ? witnessed_load(log, db) : rc;
+}
+
+int
+audit_head(sqlite3 *db, uint64_t known_size, uint8_t **out, size_t *out_len)
+{
+	Puente__CheckpointAnswer a = PUENTE__CHECKPOINT_ANSWER__INIT;
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	ProtobufCBinaryData fields[MERKLE_MAX_PROOF];
+	char *note = NULL, *witnessed = NULL;
+	uint64_t size;
+	size_t n = 0;
+	int64_t at;
+	int rc;
+
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	if ((rc = audit_newest_checkpoint(db, &note, &size)) == PU_OK &&
+	    (rc = audit_witnessed(db, &witnessed, &at)) == PU_OK && note != NULL) {
+		a.checkpoint = note;
+		if (witnessed != NULL)
+			a.witnessed = witnessed;
+		/* A size the gateway does not have gets no proof: the asker sees the rollback. */
+		if (known_size > 0 && known_size <= size &&
+		    (rc = audit_consistency_proof(db, known_size, size, proof, &n)) == PU_OK) {
+			for (size_t i = 0; i < n; i++) {
+				fields[i].data = proof + i * MERKLE_HASH_LEN;
+				fields[i].len = MERKLE_HASH_LEN;
+			}
+			a.consistency_proof = fields;
+			a.n_consistency_proof = n;
+		}
+	}
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc == PU_OK && note == NULL)
+		rc = PU_ERR_AUDIT_STATE;	/* every gateway signs a checkpoint when it starts */
+	if (rc == PU_OK)
+		rc = pb_encode(&a.base, out, out_len);
+	free(note);
+	free(witnessed);
 	return rc;
 }

@@ -37,6 +37,8 @@ struct audit_log {
 	struct audit_signer signer;
 	uint64_t signed_size;			/* size of the newest checkpoint */
 	char checkpoint[NOTE_MAX_LEN + 1];	/* the newest signed note, NUL-terminated */
+	char witnessed[NOTE_MAX_LEN + 1];	/* the newest cosigned one with its lines, or "" */
+	int64_t witnessed_at;			/* when a witness last cosigned (atomic), 0: never */
 };
 
 int audit_schema(sqlite3 *db);
@@ -76,6 +78,22 @@ int audit_query_check(const Puente__AuditQuery *q);
  */
 int audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query_index,
     uint8_t **out, size_t *out_len);
+
+/*
+ * The newest checkpoint witnesses cosigned: the gateway's note followed by every stored
+ * cosignature line of it (malloc'd, NUL-terminated), and when the latest came. None: NULL.
+ */
+int audit_witnessed(sqlite3 *db, char **note, int64_t *at);
+/*
+ * Store a witness's cosignature (writer): note is one of this gateway's checkpoints, byte for
+ * byte, with a valid cosignature line by witness (key witness_pk). PU_ERR_COSIGN_CHECKPOINT
+ * for a checkpoint the gateway never signed; PU_ERR_NOTE_* for a cosignature that does not
+ * verify.
+ */
+int audit_cosign(struct audit_log *log, sqlite3 *db, const uint8_t *note, size_t len,
+    const char *witness, const uint8_t witness_pk[32], int64_t now);
+/* The encoded CheckpointAnswer: newest checkpoint, consistency from known_size, witnessed. */
+int audit_head(sqlite3 *db, uint64_t known_size, uint8_t **out, size_t *out_len);
 
 /* Encode an entry built by the caller (malloc'd bytes). */
 int audit_encode(const Puente__AuditEntry *e, uint8_t **out, size_t *len);

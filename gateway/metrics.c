@@ -100,6 +100,8 @@ render_metrics(struct server *srv, char *out, size_t n)
 	    "# TYPE puente_replies_overdue gauge\npuente_replies_overdue %llu\n"
 	    "# TYPE puente_directory_serial gauge\npuente_directory_serial %llu\n"
 	    "# TYPE puente_directory_expires_seconds gauge\npuente_directory_expires_seconds %lld\n"
+	    "# HELP puente_witness_age_seconds Since a witness last cosigned a checkpoint; -1: never.\n"
+	    "# TYPE puente_witness_age_seconds gauge\npuente_witness_age_seconds %lld\n"
 	    "# TYPE puente_uptime_seconds gauge\npuente_uptime_seconds %lld\n",
 	    srv->n_sessions,
 	    (unsigned long long)st->sessions_opened, (unsigned long long)st->sessions_refused,
@@ -113,6 +115,7 @@ render_metrics(struct server *srv, char *out, size_t n)
 	    (unsigned long long)st->purged, (unsigned long long)st->overdue,
 	    (unsigned long long)srv->dir.dir->serial,
 	    (long long)(srv->dir.dir->expires_at - (int64_t)time(NULL)),
+	    (long long)(ss.witnessed_at > 0 ? (int64_t)time(NULL) - ss.witnessed_at : -1),
 	    (long long)((int64_t)time(NULL) - srv->started_at));
 }
 

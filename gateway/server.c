@@ -235,6 +235,29 @@ sweep(struct server *srv)
 	store_post(srv->store, r);
 }
 
+/*
+ * A log nobody outside the gateway cosigns protects little against its own operators:
+ * warn, once per witness_max_age_s, while no witness has cosigned for longer than that.
+ */
+static void
+witness_check(struct server *srv)
+{
+	static int64_t warned_at;
+	struct store_stats ss;
+	int64_t now = (int64_t)time(NULL), since;
+
+	if (srv->dir.dir->n_witnesses == 0 || srv->store == NULL)
+		return;
+	store_stats(srv->store, &ss);
+	since = ss.witnessed_at > 0 ? ss.witnessed_at : srv->started_at;
+	if (now - since > (int64_t)srv->cfg.witness_max_age_s &&
+	    now - warned_at > (int64_t)srv->cfg.witness_max_age_s) {
+		warned_at = now;
+		log_warn("witness", "event=unwitnessed seconds=%lld witnesses=%zu",
+		    (long long)(now - since), srv->dir.dir->n_witnesses);
+	}
+}
+
 static void
 on_tick(uv_timer_t *t)
 {
@@ -263,6 +286,7 @@ on_tick(uv_timer_t *t)
 		log_warn("directory", "event=expires-soon serial=%llu seconds_left=%lld",
 		    (unsigned long long)srv->dir.dir->serial, (long long)left);
 	}
+	witness_check(srv);
 }
 
 static void

@@ -25,7 +25,7 @@
 enum tag {
 	TAG_LOOKUP = 1, TAG_CHUNK, TAG_SUBMIT, TAG_INBOX, TAG_FETCH, TAG_READ_CHUNK,
 	TAG_DELIVERED, TAG_RECEIPT_HEADER, TAG_RECEIPT, TAG_RECEIPTS, TAG_AUDIT, TAG_OPEN,
-	TAG_NOTICES, TAG_AUDIT_QUERY, TAG_AUDIT_ANSWER,
+	TAG_NOTICES, TAG_AUDIT_QUERY, TAG_AUDIT_ANSWER, TAG_WELCOME, TAG_LOG_HEAD, TAG_COSIGN,
 };
 
 static void session_resume(struct session *s);
@@ -1175,18 +1175,15 @@ on_audit_query_done(struct session *s, struct store_req *r)
 	return 1;
 }
 
+/* A frame whose body the store encoded already. */
 static void
-on_audit_answer_done(struct session *s, struct store_req *r)
+session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 {
 	struct buf b;
 
-	if (r->rc != PU_OK) {
-		session_error(s, r->rc, NULL, NULL);
-		return;
-	}
 	buf_init(&b, PU_FRAME_MAX);
-	if (frame_encode(&b, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, r->data,
-	    r->data_len) == PU_OK && tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
+	if (frame_encode(&b, type, body, len) == PU_OK &&
+	    tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
 		s->srv->st.frames_out++;
 		session_flush(s);
 	} else {
@@ -1194,6 +1191,93 @@ on_audit_answer_done(struct session *s, struct store_req *r)
 		session_close(s);
 	}
 	buf_free(&b);
+}
+
+static void
+on_audit_answer_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, NULL, NULL);
+		return;
+	}
+	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, r->data, r->data_len);
+}
+
+/* ---- checkpoints and witnesses ------------------------------------------------------ */
+
+/* The newest checkpoint, proved consistent with the size the asker holds (PROTOCOL §8.4). */
+static void
+post_log_head(struct session *s, uint64_t known_size, uint64_t tag)
+{
+	struct store_req *r = store_req_new(STORE_LOG_HEAD, s->id, tag);
+
+	if (r == NULL) {
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	r->audit_index = known_size;
+	session_post(s, r);
+}
+
+static void
+on_checkpoint_request_frame(struct session *s, const Puente__CheckpointRequest *q)
+{
+	post_log_head(s, q->known_size, TAG_LOG_HEAD);
+}
+
+static void
+on_log_head_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		session_error(s, r->rc, NULL, NULL);
+		return;
+	}
+	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT, r->data, r->data_len);
+}
+
+/* Only an agency the directory lists as a witness cosigns, with its CHECKPOINT key. */
+static void
+on_cosignature_frame(struct session *s, const Puente__Cosignature *c)
+{
+	const struct directory *d = &s->srv->dir;
+	const Puente__Agency *a = directory_find_agency(d, s->agency);
+	const Puente__Key *k = NULL;
+	struct store_req *r;
+	int listed = 0;
+
+	for (size_t i = 0; i < d->dir->n_witnesses; i++)
+		listed |= strcmp(d->dir->witnesses[i], s->agency) == 0;
+	if (listed && a != NULL)
+		k = directory_current_key(a, PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, wall_now());
+	if (k == NULL || k->public_key.len != 32) {
+		session_error(s, PU_ERR_NOT_WITNESS, NULL, NULL);
+		return;
+	}
+	if ((r = store_req_new(STORE_COSIGN, s->id, TAG_COSIGN)) == NULL ||
+	    (r->data = malloc(strlen(c->note) + 1)) == NULL) {
+		store_req_free(r);
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	r->data_len = strlen(c->note);
+	memcpy(r->data, c->note, r->data_len);
+	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
+	memcpy(r->witness_pk, k->public_key.data, 32);
+	session_post(s, r);
+}
+
+/* Stored: the witness gets the gateway's head, which now shows its cosignature. */
+static void
+on_cosign_done(struct session *s, struct store_req *r)
+{
+	if (r->rc != PU_OK) {
+		log_warn("witness", "event=cosignature-refused witness=%s reason=%s", s->agency,
+		    pu_err_name(r->rc));
+		session_error(s, r->rc, NULL, "the cosignature was not stored");
+		return;
+	}
+	log_info("witness", "event=cosigned witness=%s", s->agency);
+	post_log_head(s, 0, TAG_LOG_HEAD);
 }
 
 /* ---- handshake, identity, HELLO ---------------------------------------------------- */
@@ -1254,12 +1338,17 @@ on_handshake_done(struct session *s)
 	session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_OPEN, NULL, NULL, PU_OK);
 }
 
+/*
+ * HELLO: the answer waits for the store, which proves the gateway's newest checkpoint
+ * consistent with the one the client holds (HELLO.checkpoint), so a client that saw the
+ * log before notices a rewrite at once. Nothing else is read meanwhile.
+ */
 static void
 on_hello(struct session *s, const uint8_t *body, size_t len)
 {
-	Puente__Welcome w = PUENTE__WELCOME__INIT;
 	Puente__Hello *h;
 	ProtobufCMessage *m;
+	struct note n;
 	int rc;
 
 	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_HELLO, body, len, &m)) != PU_OK) {
@@ -1272,10 +1361,33 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 		session_fail(s, PU_ERR_VERSION, "this gateway speaks version 1");
 		return;
 	}
+	s->hello_serial = h->directory_serial;
+	/* Only its size matters here; the client judges the answer against its own note. */
+	s->hello_size = h->checkpoint[0] != '\0' && note_parse((const uint8_t *)h->checkpoint,
+	    strlen(h->checkpoint), &n) == PU_OK ? n.tree_size : 0;
+	pb_free(h);
+	s->paused = 1;
+	post_log_head(s, s->hello_size, TAG_WELCOME);
+}
+
+static void
+on_welcome_ready(struct session *s, struct store_req *r)
+{
+	Puente__Welcome w = PUENTE__WELCOME__INIT;
+	Puente__CheckpointAnswer *head = NULL;
+	ProtobufCMessage *m;
+
+	s->paused = 0;
+	if (r->rc != PU_OK || pb_decode(&puente__checkpoint_answer__descriptor, r->data,
+	    r->data_len, &pb_limits_wire, 4 * r->data_len + 65536, &m) != PU_OK) {
+		session_fail(s, r->rc != PU_OK ? r->rc : PU_ERR_INTERNAL, "the audit log is unavailable");
+		return;
+	}
+	head = (Puente__CheckpointAnswer *)m;
 	w.version = PU_VERSION;
 	w.agency_id = s->agency;
 	w.directory_serial = s->srv->dir.dir->serial;
-	if (h->directory_serial < w.directory_serial) {
+	if (s->hello_serial < w.directory_serial) {
 		/* The client's directory is older: hand it the one in force, root-signed. */
 		uint8_t *enc;
 		size_t enc_len;
@@ -1284,19 +1396,22 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 			w.directory.len = enc_len;
 		}
 	}
+	w.checkpoint = head->checkpoint;
+	w.consistency_proof = head->consistency_proof;
+	w.n_consistency_proof = head->n_consistency_proof;
 	w.now = wall_now();
-	pb_free(h);
 	s->state = S_READY;
 	server_agency_add(s->srv, s);
 	frame_reader_set_max(&s->fr, PU_FRAME_MAX);
 	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &w.base);
 	free(w.directory.data);
+	pb_free(head);
 	/* Tell a returning sender about messages that expired undelivered. */
-	struct store_req *r = store_req_new(STORE_NOTICES, s->id, TAG_NOTICES);
-	if (r != NULL) {
-		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
-		session_post(s, r);
+	struct store_req *nr = store_req_new(STORE_NOTICES, s->id, TAG_NOTICES);
+	if (nr != NULL) {
+		snprintf(nr->agency, sizeof(nr->agency), "%s", s->agency);
+		session_post(s, nr);
 	}
 }
 
@@ -1360,6 +1475,8 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST:
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH:
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS_REQUEST:
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST:
+	case PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE:
 		break;
 	default:
 		session_fail(s, PU_ERR_FRAME_UNEXPECTED, "a frame only the gateway sends");
@@ -1373,6 +1490,10 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 		on_inbox_frame(s, (Puente__InboxRequest *)m);
 	else if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH)
 		on_fetch_frame(s, (Puente__Fetch *)m);
+	else if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST)
+		on_checkpoint_request_frame(s, (Puente__CheckpointRequest *)m);
+	else if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE)
+		on_cosignature_frame(s, (Puente__Cosignature *)m);
 	else
 		on_receipts_frame(s, (Puente__ReceiptsRequest *)m);
 	pb_free(m);
@@ -1596,6 +1717,9 @@ session_store_done(struct session *s, struct store_req *r)
 		}
 		break;
 	case TAG_AUDIT_ANSWER: on_audit_answer_done(s, r); break;
+	case TAG_LOG_HEAD: on_log_head_done(s, r); break;
+	case TAG_COSIGN: on_cosign_done(s, r); break;
+	case TAG_WELCOME: on_welcome_ready(s, r); break;
 	case TAG_OPEN:
 		if (r->rc == PU_OK) {
 			send_ack(s, r);

@@ -64,6 +64,8 @@ struct session {
 	uint8_t *in;			/* decrypted bytes not yet given to the frame reader */
 	size_t in_len, in_pos;
 	int paused;			/* waiting for the store before reading on */
+	uint64_t hello_serial;		/* HELLO: the client's directory serial */
+	uint64_t hello_size;		/* HELLO: the size of the checkpoint the client holds */
 	int read_stopped;
 	char agency[STORE_AGENCY_MAX];
 	char peer[64];			/* escaped, for logs */

@@ -377,6 +377,7 @@ sign_receipt(struct store *s, struct store_req *r)
 	g.n_inclusion_proof = r->proof_len;
 	g.audit_entry.data = r->audit_leaf;
 	g.audit_entry.len = r->audit_leaf_len;
+	g.witnessed = s->audit.witnessed;
 	return signed_create(PU_CTX_GATEWAY_RECEIPT, &g.base, s->signer.key_id,
 	    s->signer.secret_key, &r->receipt, &r->receipt_len);
 }
@@ -876,6 +877,9 @@ writer_one(struct store *s, sqlite3 *db, struct store_req *r)
 		return do_notices_sent(db, r);
 	case STORE_OPEN:
 		return do_open(s, db, r);
+	case STORE_COSIGN:
+		return audit_cosign(&s->audit, db, r->data, r->data_len, r->agency, r->witness_pk,
+		    now_s());
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -885,7 +889,8 @@ static int
 is_commit_kind(enum store_kind k)
 {
 	return k == STORE_SUBMIT || k == STORE_DELIVERED || k == STORE_RECEIPT ||
-	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT || k == STORE_OPEN;
+	    k == STORE_AUDIT || k == STORE_SWEEP || k == STORE_NOTICES_SENT || k == STORE_OPEN ||
+	    k == STORE_COSIGN;
 }
 
 /* Requests whose answer shows their leaf in the batch's checkpoint. */
@@ -964,7 +969,7 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 			s->audit.tree = before;
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
 			n_msgs++;
-		if (is_commit_kind(r->kind) && r->rc == PU_OK && !r->found)
+		if (is_commit_kind(r->kind) && r->kind != STORE_COSIGN && r->rc == PU_OK && !r->found)
 			n_leaves++;
 	}
 	if (in_txn && !lost && (finish_batch(s, db, batch) != PU_OK || sqlite3_get_autocommit(db)))
@@ -1207,6 +1212,10 @@ reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 		    SQLITE_OK ? PU_OK : PU_ERR_STORE;
 	case STORE_AUDIT_ANSWER:
 		return do_audit_answer(db, r);
+	case STORE_LOG_HEAD:
+		free(r->data);
+		r->data = NULL;
+		return audit_head(db, r->audit_index, &r->data, &r->data_len);
 	default:
 		return PU_ERR_INTERNAL;
 	}
@@ -1418,6 +1427,7 @@ store_post(struct store *s, struct store_req *r)
 	case STORE_NOTICES:
 	case STORE_CHECKPOINT:
 	case STORE_AUDIT_ANSWER:
+	case STORE_LOG_HEAD:
 		queue_push(&s->reader.q, r);
 		break;
 	default:
@@ -1431,6 +1441,7 @@ store_stats(struct store *s, struct store_stats *out)
 	out->commits = __atomic_load_n(&s->commits, __ATOMIC_RELAXED);
 	out->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
 	out->audit_leaves = __atomic_load_n(&s->leaves, __ATOMIC_RELAXED);
+	out->witnessed_at = __atomic_load_n(&s->audit.witnessed_at, __ATOMIC_RELAXED);
 }
 
 int

@@ -45,6 +45,10 @@ enum store_kind {
 	STORE_OPEN,		/* writer: audit an open statement of a message delivered to agency */
 	STORE_AUDIT_ANSWER,	/* reader: data = an AuditQuery whose leaf is audit_index -> data =
 				 * the encoded AuditAnswer */
+	STORE_LOG_HEAD,		/* reader: audit_index = a size the asker holds -> data = the
+				 * encoded CheckpointAnswer */
+	STORE_COSIGN,		/* writer: data = a cosigned checkpoint note by witness agency
+				 * (key witness_pk) -> stored */
 };
 
 struct store_inbox_entry {
@@ -107,6 +111,7 @@ struct store_req {
 	char *checkpoint;
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
 	size_t proof_len;
+	uint8_t witness_pk[32];		/* COSIGN */
 	size_t receipt_len;
 	struct store_inbox_entry *entries;	/* INBOX */
 	size_t n_entries;
@@ -150,6 +155,7 @@ void store_req_free(struct store_req *r);
 /* Counters for metrics (read on the loop thread; updated atomically). */
 struct store_stats {
 	uint64_t commits, messages, audit_leaves;
+	int64_t witnessed_at;		/* when a witness last cosigned; 0: never */
 };
 void store_stats(struct store *s, struct store_stats *out);
 

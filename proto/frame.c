@@ -140,6 +140,9 @@ static const ProtobufCMessageDescriptor *const frame_bodies[] = {
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_RECEIPTS] = &puente__receipts__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY] = &puente__audit_query__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER] = &puente__audit_answer__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST] = &puente__checkpoint_request__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT] = &puente__checkpoint_answer__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE] = &puente__cosignature__descriptor,
 };
 
 const ProtobufCMessageDescriptor *

@@ -153,7 +153,10 @@
 	X(PU_ERR_AUDIT_LEAF,       -214, "audit entries do not hash to the root their checkpoint signs") \
 	X(PU_ERR_AUDIT_CHAIN,      -215, "a case's chain of audit entries is broken") \
 	X(PU_ERR_AUDIT_ROLLBACK,   -216, "the log is behind a checkpoint already trusted") \
-	X(PU_ERR_AUDIT_EXPORT,     -217, "audit export file is malformed")
+	X(PU_ERR_AUDIT_EXPORT,     -217, "audit export file is malformed") \
+	X(PU_ERR_NOT_WITNESS,      -218, "this agency is not a witness in the directory") \
+	X(PU_ERR_COSIGN_CHECKPOINT, -219, "the cosigned checkpoint is not one this gateway signed") \
+	X(PU_ERR_WITNESS_STATE,    -220, "the witness's state file is damaged")
 
 enum pu_err {
 #define PU_ERR_ENUM(name, code, text) name = code,

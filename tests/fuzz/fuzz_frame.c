@@ -58,6 +58,10 @@ static const struct body_type body_types[] = {
 	    { &puente__receipts__descriptor, &puente__recipient_receipt__descriptor },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_QUERY] = { &puente__audit_query__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER] = { &puente__audit_answer__descriptor, NULL },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST] =
+	    { &puente__checkpoint_request__descriptor, NULL },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT] = { &puente__checkpoint_answer__descriptor, NULL },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE] = { &puente__cosignature__descriptor, NULL },
 };
 
 struct session {

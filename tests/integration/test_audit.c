@@ -242,18 +242,27 @@ only_auditors_query_the_log(void **state)
 
 /* ---- the auditor's command ------------------------------------------------------------ */
 
-/* Run `puente --agency AUDITOR audit ARGS`; exit status, stdout and stderr in files. */
+/* Run `puente --agency DIR ARGS`; exit status, stdout and stderr in files. */
 static int
-puente_audit(const char *args)
+puente_as(const struct tc_agency *a, const char *args)
 {
-	char cmd[4096];
+	char cmd[8192];
 	int status;
 
 	/* in the work folder, where the files the commands name go */
-	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' --agency '%s' audit %s >out.txt 2>err.txt",
-	    H.work, g_puente, H.aud.dir, args);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' --agency '%s' %s >out.txt 2>err.txt",
+	    H.work, g_puente, a->dir, args);
 	status = system(cmd);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int
+puente_audit(const char *args)
+{
+	char full[2048];
+
+	snprintf(full, sizeof(full), "audit %s", args);
+	return puente_as(&H.aud, full);
 }
 
 /* 1 when the file of the last run (out.txt, err.txt) holds text. */
@@ -348,6 +357,21 @@ db_exec(const char *sql)
 	sqlite3_close(db);
 }
 
+/* The auditor client's newest checkpoint, forgotten. */
+static void
+forget_trusted(void)
+{
+	char path[1200];
+	sqlite3 *db;
+
+	snprintf(path, sizeof(path), "%s/client.db", H.aud.dir);
+	if (access(path, F_OK) != 0)
+		return;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DELETE FROM trusted", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 /* Save the database aside, or put the saved copy back (the gateway is stopped). */
 static void
 db_save(const char *suffix, int restore)
@@ -355,7 +379,14 @@ db_save(const char *suffix, int restore)
 	char cmd[8000], path[1200];
 
 	db_path(path, sizeof(path));
-	/* A clean stop leaves no WAL behind: the main file is the whole database. */
+	/*
+	 * A clean stop leaves no WAL behind: the main file is the whole database. Putting an
+	 * older copy back forks the log from what the auditor's client saw of the tampered
+	 * one, so its client.db forgets that checkpoint (audit.state is kept: the runs that
+	 * failed never updated it).
+	 */
+	if (restore)
+		forget_trusted();
 	if (restore)
 		snprintf(cmd, sizeof(cmd), "rm -f '%s-wal' '%s-shm' && cp '%s.%s' '%s'", path, path,
 		    path, suffix, path);
@@ -530,6 +561,7 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 	snprintf(origin, sizeof(origin), "%s", v.log.origin);
 	averify_free(&v);
 	assert_int_equal(puente_audit("verify"), 0);
+	assert_int_equal(puente_as(&H.tla, "inbox"), 0);	/* Tlaxcala's client sees the log */
 	assert_int_equal(harness_stop(&H), 0);
 	db_save("clean", 0);
 	db_edit_leaf(5);
@@ -584,6 +616,21 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 	assert_non_null(strstr(why, "rewritten"));
 	assert_int_equal(puente_audit("verify"), 65);
 	assert_true(said("err.txt", "the log was rewritten"));
+	/* and a caseworker's client refuses the gateway at HELLO, keeping the evidence */
+	assert_int_equal(puente_as(&H.tla, "inbox"), 65);
+	assert_true(said("err.txt", "does not extend the checkpoint this agency holds"));
+	{
+		sqlite3 *cdb;
+		sqlite3_stmt *st;
+		snprintf(path, sizeof(path), "%s/client.db", H.tla.dir);
+		assert_int_equal(sqlite3_open(path, &cdb), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(cdb, "SELECT COUNT(*) FROM checkpoints WHERE "
+		    "source = 'fork-evidence'", -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_true(sqlite3_column_int(st, 0) >= 1);
+		sqlite3_finalize(st);
+		sqlite3_close(cdb);
+	}
 	assert_int_equal(harness_stop(&H), 0);
 	db_save("clean", 1);
 	harness_start(&H);
@@ -631,7 +678,7 @@ truncated_tail_is_caught_by_the_trusted_checkpoint(void **state)
 	 */
 	assert_int_equal(puente_audit("verify"), 65);
 	assert_true(said("err.txt", "behind a checkpoint already trusted") ||
-	    said("err.txt", "the log was rewritten"));
+	    said("err.txt", "entries were removed") || said("err.txt", "the log was rewritten"));
 }
 
 int
