@@ -14,6 +14,8 @@
  * same signatures and hashes.
  */
 #include <errno.h>
+#include <signal.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "audit_verify.h"
 #include "client.h"
 #include "fsutil.h"
+#include "keyfile.h"
 #include "pb.h"
 #include "pu_err.h"
 
@@ -219,13 +222,24 @@ cmd_verify(struct audit_run *r, const char *export_path, const char *from_path, 
 		return run_fail(r, rc, "verify");
 	if (json)
 		printf("{\"verified\":true,\"entries\":%" PRIu64 ",\"checkpoints\":%" PRIu64
-		    ",\"size\":%" PRIu64 ",\"extends_trusted\":%s}\n", r->v.tree.size,
-		    r->v.checkpoints, r->v.newest.tree_size, r->v.has_trusted ? "true" : "false");
+		    ",\"size\":%" PRIu64 ",\"extends_trusted\":%s,\"witnessed_size\":%" PRIu64
+		    ",\"cosigners\":%zu}\n", r->v.tree.size, r->v.checkpoints,
+		    r->v.newest.tree_size, r->v.has_trusted ? "true" : "false",
+		    r->v.has_witnessed ? r->v.witnessed.tree_size : 0, r->v.n_cosigners);
 	else
 		printf("audit log verified: %" PRIu64 " entries, %" PRIu64 " signed checkpoints "
 		    "checked,\n  the newest (size %" PRIu64 ") %s, kept in %s\n", r->v.tree.size,
 		    r->v.checkpoints, r->v.newest.tree_size, r->v.has_trusted ?
 		    "extends the one trusted before" : "is now trusted (first run)", STATE_FILE);
+	if (!json && r->v.has_witnessed) {
+		printf("  it extends the checkpoint of size %" PRIu64 " cosigned by",
+		    r->v.witnessed.tree_size);
+		for (size_t i = 0; i < r->v.n_cosigners; i++)
+			printf("%s %s", i ? "," : "", r->v.cosigners[i]);
+		printf("\n");
+	} else if (!json) {
+		printf("  no witness has cosigned a checkpoint of this log yet\n");
+	}
 	return 0;
 }
 
@@ -416,6 +430,234 @@ cmd_trace(struct audit_run *r, const char *case_id, const char *html_path, int j
 	return rc == PU_OK ? 0 : run_fail(r, rc, "trace");
 }
 
+/* ---- witness ----------------------------------------------------------------------- */
+
+#define WITNESS_STATE "witness.state"
+#define WITNESS_KEY "witness.key"
+
+static volatile sig_atomic_t witness_stop;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	witness_stop = 1;
+}
+
+/* witness.key: this agency's CHECKPOINT key, the one the directory lists for it now. */
+static int
+witness_key_load(struct puente_client *c, struct secret_key *k)
+{
+	const Puente__Agency *me = directory_find_agency(&c->ag.d, c->ag.id);
+	const Puente__Key *listed;
+	char path[AGENCY_PATH_MAX];
+	int rc, is_witness = 0;
+
+	for (size_t i = 0; i < c->ag.d.dir->n_witnesses; i++)
+		is_witness |= strcmp(c->ag.d.dir->witnesses[i], c->ag.id) == 0;
+	if (!is_witness)
+		return client_fail(c, PU_ERR_NOT_WITNESS, "%s is not a witness in the directory",
+		    c->ag.id);
+	if ((rc = agency_path(&c->ag, WITNESS_KEY, path, sizeof(path))) != PU_OK ||
+	    (rc = keyfile_load(path, getenv("PUENTE_PASSPHRASE"),
+	    PUENTE__SECRET_KIND__SECRET_KIND_ED25519, k)) != PU_OK)
+		return client_fail(c, rc, "%s cannot be loaded: %s", WITNESS_KEY, pu_err_message(rc));
+	listed = me != NULL ? directory_current_key(me, PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT,
+	    (int64_t)time(NULL)) : NULL;
+	if (listed == NULL || listed->public_key.len != 32 ||
+	    memcmp(listed->public_key.data, k->public_key, 32) != 0) {
+		secret_key_clear(k);
+		return client_fail(c, PU_ERR_UNKNOWN_KEY, "%s is not %s's witness key in the "
+		    "directory", WITNESS_KEY, c->ag.id);
+	}
+	return PU_OK;
+}
+
+/* witness.state: the gateway's checkpoint this witness cosigned last, checked again. */
+static int
+witness_state_load(struct puente_client *c, const struct averify_log *log, struct note *n,
+    int *have)
+{
+	char path[AGENCY_PATH_MAX];
+	uint8_t *text;
+	size_t len;
+	int rc, found;
+
+	*have = 0;
+	if ((rc = agency_path(&c->ag, WITNESS_STATE, path, sizeof(path))) != PU_OK)
+		return rc;
+	if ((rc = file_read_all(path, NOTE_MAX_LEN, &text, &len)) == PU_ERR_NOT_FOUND)
+		return PU_OK;	/* the first round: this witness trusts what it first sees */
+	if (rc == PU_OK && ((rc = note_parse(text, len, n)) != PU_OK ||
+	    (rc = note_verify(n, log->origin, log->public_key, &found)) != PU_OK))
+		rc = PU_ERR_WITNESS_STATE;
+	free(text);
+	if (rc != PU_OK)
+		return client_fail(c, PU_ERR_WITNESS_STATE, "%s is damaged or not of this gateway; "
+		    "restore it from a backup - cosigning without it could bless a rewritten log",
+		    WITNESS_STATE);
+	*have = 1;
+	return PU_OK;
+}
+
+/*
+ * The gateway's witnessed checkpoint may carry this witness's own earlier cosignature: if
+ * it is of a larger tree than the state file's, the state file was rolled back.
+ */
+static int
+witness_state_current(struct puente_client *c, const struct secret_key *k, const char *witnessed,
+    const struct note *state, int have)
+{
+	struct note w;
+	uint64_t ts;
+	int found;
+
+	if (witnessed[0] == '\0' || note_parse((const uint8_t *)witnessed, strlen(witnessed),
+	    &w) != PU_OK)
+		return PU_OK;
+	if (note_verify_cosignature(&w, c->ag.id, k->public_key, &found, &ts) == PU_OK &&
+	    (!have || w.tree_size > state->tree_size))
+		return client_fail(c, PU_ERR_WITNESS_STATE, "%s is older than the checkpoint of "
+		    "size %llu this witness already cosigned: it was rolled back or lost",
+		    WITNESS_STATE, (unsigned long long)w.tree_size);
+	return PU_OK;
+}
+
+/* One round: fetch, check against the state, cosign, store the state. */
+static int
+witness_round(struct puente_client *c, const struct secret_key *k, int json)
+{
+	Puente__CheckpointRequest q = PUENTE__CHECKPOINT_REQUEST__INIT;
+	Puente__Cosignature cs = PUENTE__COSIGNATURE__INIT;
+	struct averify_log log = { 0 };
+	Puente__CheckpointAnswer *a = NULL;
+	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
+	struct note state, now;
+	const uint8_t *body;
+	ProtobufCMessage *m;
+	struct buf note;
+	char path[AGENCY_PATH_MAX];
+	size_t len;
+	int rc, have, found;
+
+	if ((rc = client_gateway_log(c, &log)) != PU_OK ||
+	    (rc = witness_state_load(c, &log, &state, &have)) != PU_OK ||
+	    (rc = client_connect(c)) != PU_OK)
+		return rc;
+	q.known_size = have ? state.tree_size : 0;
+	if ((rc = conn_send_msg(&c->conn, PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST,
+	    &q.base)) != PU_OK || (rc = conn_expect(&c->conn,
+	    PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT, c->conn.timeout_ms, &body, &len)) != PU_OK)
+		return client_conn_fail(c, rc);
+	if ((rc = frame_decode_body(PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT, body, len, &m)) !=
+	    PU_OK)
+		return client_fail(c, rc, "the gateway's checkpoint answer is malformed");
+	a = (Puente__CheckpointAnswer *)m;
+	if ((rc = note_parse((const uint8_t *)a->checkpoint, strlen(a->checkpoint), &now)) != PU_OK ||
+	    (rc = note_verify(&now, log.origin, log.public_key, &found)) != PU_OK) {
+		rc = client_fail(c, rc, "the gateway's checkpoint does not verify: %s",
+		    pu_err_message(rc));
+		goto out;
+	}
+	if ((rc = witness_state_current(c, k, a->witnessed, &state, have)) != PU_OK)
+		goto out;
+	if (have && now.tree_size < state.tree_size) {
+		rc = client_fail(c, PU_ERR_AUDIT_ROLLBACK, "the gateway shows a log of %llu entries, "
+		    "smaller than the %llu this witness cosigned: refused",
+		    (unsigned long long)now.tree_size, (unsigned long long)state.tree_size);
+		goto out;
+	}
+	if (have && now.tree_size == state.tree_size && note_same_tree(&now, &state) != PU_OK) {
+		rc = client_fail(c, PU_ERR_NOTE_FORK, "the gateway shows another tree of size %llu "
+		    "than the one this witness cosigned: refused (fork)",
+		    (unsigned long long)now.tree_size);
+		goto out;
+	}
+	if (have && now.tree_size > state.tree_size) {
+		int malformed = a->n_consistency_proof > MERKLE_MAX_PROOF;
+		for (size_t i = 0; !malformed && i < a->n_consistency_proof; i++) {
+			malformed = a->consistency_proof[i].len != MERKLE_HASH_LEN;
+			if (!malformed)
+				memcpy(proof + i * MERKLE_HASH_LEN, a->consistency_proof[i].data,
+				    MERKLE_HASH_LEN);
+		}
+		if (malformed || merkle_verify_consistency(state.tree_size, now.tree_size, proof,
+		    a->n_consistency_proof, state.root, now.root) != PU_OK) {
+			rc = client_fail(c, PU_ERR_NOTE_FORK, "the checkpoint of size %llu does not "
+			    "extend the one of size %llu this witness cosigned: refused, the log was "
+			    "rewritten (fork)", (unsigned long long)now.tree_size,
+			    (unsigned long long)state.tree_size);
+			goto out;
+		}
+	}
+	/* Cosign the gateway's note: its text, its signature, and this witness's line. */
+	buf_init(&note, NOTE_MAX_LEN);
+	rc = buf_append(&note, now.buf, now.len);
+	if (rc == PU_OK)
+		rc = note_cosign(now.buf, now.text_len, c->ag.id, k->secret, k->public_key,
+		    (uint64_t)time(NULL), &note);
+	if (rc == PU_OK && (rc = buf_append(&note, "", 1)) == PU_OK) {
+		ProtobufCMessage *ans;
+		cs.note = (char *)note.data;
+		if ((rc = conn_send_msg(&c->conn, PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE,
+		    &cs.base)) != PU_OK || (rc = conn_expect_msg(&c->conn,
+		    PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT, &ans)) != PU_OK)
+			rc = client_conn_fail(c, rc);
+		else
+			pb_free(ans);
+	}
+	buf_free(&note);
+	if (rc != PU_OK)
+		goto out;
+	if ((rc = agency_path(&c->ag, WITNESS_STATE, path, sizeof(path))) != PU_OK ||
+	    (rc = file_write_atomic(path, now.buf, now.len, 0600, FILE_REPLACE)) != PU_OK) {
+		rc = client_fail(c, rc, "%s cannot be written", WITNESS_STATE);
+		goto out;
+	}
+	if (json)
+		printf("{\"cosigned\":true,\"size\":%llu}\n", (unsigned long long)now.tree_size);
+	else
+		printf("cosigned the gateway's checkpoint of size %llu%s\n",
+		    (unsigned long long)now.tree_size, have ? ", consistent with the last one" : "");
+	fflush(stdout);
+out:
+	pb_free(a);
+	return rc;
+}
+
+/* Every interval seconds until SIGTERM or SIGINT (or once); a fork or rollback ends it. */
+static int
+cmd_witness(struct puente_client *c, int once, long interval, int json)
+{
+	struct secret_key k = { 0 };
+	struct sigaction sa;
+	int rc;
+
+	if ((rc = witness_key_load(c, &k)) != PU_OK)
+		return rc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (;;) {
+		rc = witness_round(c, &k, json);
+		client_disconnect(c);
+		if (once || rc == PU_ERR_NOTE_FORK || rc == PU_ERR_AUDIT_ROLLBACK ||
+		    rc == PU_ERR_WITNESS_STATE || rc == PU_ERR_NOT_WITNESS)
+			break;
+		if (rc != PU_OK)	/* the gateway unreachable: said, and tried again later */
+			fprintf(stderr, "puente: audit witness: %s\n", puente_error_detail(c));
+		for (long t = 0; t < interval && !witness_stop; t++)
+			sleep(1);
+		if (witness_stop) {
+			rc = PU_OK;
+			break;
+		}
+	}
+	secret_key_clear(&k);
+	return rc;
+}
+
 /* ---- the command ------------------------------------------------------------------- */
 
 static const char audit_usage[] =
@@ -425,7 +667,8 @@ static const char audit_usage[] =
 	"       puente [--agency DIR] [--json] audit trace --case ID [--html FILE] "
 	"[--purpose TEXT]\n"
 	"       puente [--agency DIR] [--json] audit report --case ID --html FILE "
-	"[--purpose TEXT]\n";
+	"[--purpose TEXT]\n"
+	"       puente [--agency DIR] [--json] audit witness [--once] [--interval SECONDS]\n";
 
 static const char audit_help[] =
 	"\nFor the auditor agency. Every query is itself recorded in the log, with its purpose.\n"
@@ -440,6 +683,12 @@ static const char audit_help[] =
 	"    --case ID       the case\n"
 	"    --html FILE     also write a self-contained page to read and print\n"
 	"  report   the same as trace, --html FILE required\n"
+	"  witness  for the witnesses the directory lists (the auditor body, PFPNNA): check\n"
+	"           the gateway's newest checkpoint against the one cosigned last (kept in\n"
+	"           witness.state), then cosign it with witness.key; every 300 s until\n"
+	"           SIGTERM, or once with --once (cron). A fork or a smaller log is refused\n"
+	"           and ends it with status 65.\n"
+	"    --interval SECONDS  between rounds (60..3600, default 300)\n"
 	"  --purpose TEXT    why the auditor asks (default \"audit\")\n"
 	"\nExit 0 verified; 65 the log fails a check (the message names it); 75 the gateway\n"
 	"cannot be reached.\n";
@@ -456,7 +705,9 @@ int
 audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 {
 	const char *sub, *case_id = NULL, *html = NULL, *export_path = NULL, *from = NULL,
-	    *purpose = "audit";
+	    *purpose = "audit", *interval_arg = NULL;
+	long interval = 300;
+	int once = 0;
 	struct puente_options popt = { 0 };
 	struct puente_client *c = NULL;
 	struct audit_run r = { 0 };
@@ -470,7 +721,8 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 	}
 	sub = argv[0];
 	if (strcmp(sub, "verify") != 0 && strcmp(sub, "trace") != 0 &&
-	    strcmp(sub, "export") != 0 && strcmp(sub, "report") != 0)
+	    strcmp(sub, "export") != 0 && strcmp(sub, "report") != 0 &&
+	    strcmp(sub, "witness") != 0)
 		return audit_usage_error("unknown audit command", sub);
 	first = 1;
 	if (strcmp(sub, "export") == 0) {
@@ -488,11 +740,27 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 			printf("%s%s", audit_usage, audit_help);
 			return 0;
 		}
+		if (strcmp(argv[i], "--once") == 0) {
+			once = 1;
+			continue;
+		}
+		if (strcmp(argv[i], "--interval") == 0)
+			slot = &interval_arg;
 		if (slot == NULL)
 			return audit_usage_error("unknown argument", argv[i]);
 		if (i + 1 == argc || argv[i + 1][0] == '\0')
 			return audit_usage_error("a value is missing after", argv[i]);
 		*slot = argv[++i];
+	}
+	if (strcmp(sub, "witness") == 0) {
+		char *end = NULL;
+		if (case_id || html || export_path || from)
+			return audit_usage_error("witness takes --once and --interval SECONDS", NULL);
+		if (interval_arg != NULL && ((interval = strtol(interval_arg, &end, 10)) < 60 ||
+		    interval > 3600 || *end != '\0'))
+			return audit_usage_error("--interval takes 60..3600 seconds, not", interval_arg);
+	} else if (once || interval_arg) {
+		return audit_usage_error("--once and --interval are for witness", NULL);
 	}
 	if (strcmp(sub, "report") == 0 && html == NULL)
 		return audit_usage_error("report needs --html FILE", NULL);
@@ -520,6 +788,13 @@ audit_main(int argc, char **argv, const char *agency, int json, int timeout_s)
 		return pu_err_exit_code(rc);
 	}
 	r.c = c;
+	if (strcmp(sub, "witness") == 0) {
+		rc = cmd_witness(c, once, interval, json);
+		if (rc != PU_OK)
+			fprintf(stderr, "puente: audit witness: %s\n", puente_error_detail(c));
+		puente_close(c);
+		return pu_err_exit_code(rc);
+	}
 	if ((rc = client_gateway_log(c, &log)) != PU_OK || (rc = state_load(c, &trusted)) != PU_OK) {
 		rc = run_fail(&r, rc, sub);
 	} else if ((rc = averify_init(&r.v, &log, trusted)) != PU_OK) {

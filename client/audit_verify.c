@@ -258,6 +258,41 @@ root_matches(struct averify *v, const struct note *n, uint64_t from)
 	    "inserted, removed or reordered", from, n->tree_size - 1, n->tree_size);
 }
 
+/*
+ * The witnessed checkpoint an answer carries: the gateway's note with cosignature lines.
+ * Every line by a listed witness must verify on this very note; one that does not means the
+ * checkpoint was re-signed after the witness saw it - the gateway rewrote its log.
+ */
+static int
+witnessed_take(struct averify *v, const char *text)
+{
+	struct note w;
+	uint64_t ts;
+	int rc, found;
+
+	if (text == NULL || text[0] == '\0')
+		return PU_OK;
+	if ((rc = checkpoint_parse(v, text, &w)) != PU_OK)
+		return rc;
+	v->n_cosigners = 0;
+	for (size_t i = 0; i < v->log.n_witnesses; i++) {
+		const struct averify_witness *x = &v->log.witnesses[i];
+		rc = note_verify_cosignature(&w, x->name, x->public_key, &found, &ts);
+		if (rc == PU_OK)
+			snprintf(v->cosigners[v->n_cosigners++], sizeof(v->cosigners[0]), "%s", x->name);
+		else if (found)
+			return problem(v, PU_ERR_NOTE_FORK, "the cosignature of witness %s does not "
+			    "verify on the gateway's checkpoint of size %" PRIu64 ": the checkpoint was "
+			    "signed again after the witness saw it (the log was rewritten)", x->name,
+			    w.tree_size);
+	}
+	if (v->n_cosigners > 0) {
+		v->witnessed = w;
+		v->has_witnessed = 1;
+	}
+	return PU_OK;
+}
+
 int
 averify_page(struct averify *v, const Puente__AuditAnswer *a)
 {
@@ -267,6 +302,9 @@ averify_page(struct averify *v, const Puente__AuditAnswer *a)
 	int rc, cp_loaded = 0;
 
 	if ((rc = answer_checkpoint(v, a, &newest)) != PU_OK)
+		return rc;
+	/* The witnessed checkpoint of the replay's first page is the one it must reach. */
+	if (v->tree.size == 0 && (rc = witnessed_take(v, a->witnessed)) != PU_OK)
 		return rc;
 	for (size_t i = 0; i < a->n_records; i++) {
 		const Puente__AuditRecord *r = a->records[i];
@@ -306,6 +344,11 @@ averify_page(struct averify *v, const Puente__AuditAnswer *a)
 			return problem(v, PU_ERR_NOTE_FORK, "the first %" PRIu64 " entries no longer hash "
 			    "to the checkpoint trusted at that size: the log was rewritten",
 			    v->trusted.tree_size);
+		if (v->has_witnessed && v->tree.size == v->witnessed.tree_size &&
+		    root_matches(v, &v->witnessed, 0) != PU_OK)
+			return problem(v, PU_ERR_NOTE_FORK, "the first %" PRIu64 " entries no longer hash "
+			    "to the checkpoint %s cosigned: the log was rewritten",
+			    v->witnessed.tree_size, v->cosigners[0]);
 	}
 	if (next_cp < a->n_checkpoints)
 		return problem(v, PU_ERR_AUDIT_GAP, "a checkpoint of this page has no entries to "

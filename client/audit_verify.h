@@ -23,10 +23,20 @@
 
 #define AVERIFY_PROBLEM_MAX 512
 
+#define AVERIFY_MAX_WITNESSES 16
+
+/* A witness the directory lists: its id (the cosignature's key name) and CHECKPOINT key. */
+struct averify_witness {
+	char name[64];
+	uint8_t public_key[32];
+};
+
 /* Whose checkpoints these are: the gateway's log origin and CHECKPOINT public key. */
 struct averify_log {
 	char origin[128];
 	uint8_t public_key[32];
+	struct averify_witness witnesses[AVERIFY_MAX_WITNESSES];
+	size_t n_witnesses;
 };
 
 struct case_table;
@@ -38,6 +48,10 @@ struct averify {
 	int has_trusted;
 	struct note newest;			/* the newest checkpoint verified in this run */
 	int has_newest;
+	struct note witnessed;			/* the checkpoint witnesses cosigned (first page) */
+	int has_witnessed;
+	char cosigners[AVERIFY_MAX_WITNESSES][64];	/* who cosigned it, verified */
+	size_t n_cosigners;
 	struct case_table *cases;		/* last leaf index + 1 of every case seen */
 	uint64_t events[32];			/* entries per AuditEvent value */
 	uint64_t checkpoints;			/* checkpoints checked against the replay */

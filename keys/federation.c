@@ -123,6 +123,41 @@ agency_push_key(Puente__Agency *a, Puente__Key *k)
 	a->keys = keys;
 }
 
+/* The auditor body and PFPNNA cosign the gateway's checkpoints (DESIGN.md §8). */
+static int
+role_witnesses(Puente__Role role)
+{
+	return role == PUENTE__ROLE__ROLE_AUDITOR || role == PUENTE__ROLE__ROLE_FEDERAL;
+}
+
+static void
+witness_add(Puente__Directory *d, const char *id)
+{
+	char **list;
+
+	for (size_t i = 0; i < d->n_witnesses; i++)
+		if (strcmp(d->witnesses[i], id) == 0)
+			return;
+	if ((list = realloc(d->witnesses, (d->n_witnesses + 1) * sizeof(*list))) == NULL)
+		abort();
+	list[d->n_witnesses++] = xstrdup(id);
+	d->witnesses = list;
+}
+
+static void
+witness_remove(Puente__Directory *d, const char *id)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < d->n_witnesses; i++) {
+		if (strcmp(d->witnesses[i], id) == 0)
+			free(d->witnesses[i]);
+		else
+			d->witnesses[j++] = d->witnesses[i];
+	}
+	d->n_witnesses = j;
+}
+
 Puente__Agency *
 federation_find(struct federation *f, const char *id)
 {
@@ -562,6 +597,9 @@ federation_add_agency(struct federation *f, const struct agency_spec *spec, char
 		if (rc == PU_OK && spec->role != PUENTE__ROLE__ROLE_AUDITOR)
 			rc = agency_new_key(f, a, staging, "encryption.key",
 			    PUENTE__SECRET_KIND__SECRET_KIND_X25519, PUENTE__KEY_PURPOSE__KEY_PURPOSE_ENCRYPTION);
+		if (rc == PU_OK && role_witnesses(spec->role))
+			rc = agency_new_key(f, a, staging, "witness.key",
+			    PUENTE__SECRET_KIND__SECRET_KIND_ED25519, PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT);
 	}
 	if (rc == PU_OK)
 		rc = agency_new_tls(f, a, staging, spec->cert_days, 0);
@@ -577,6 +615,8 @@ federation_add_agency(struct federation *f, const struct agency_spec *spec, char
 		abort();
 	list[f->d->n_agencies++] = a;
 	f->d->agencies = list;
+	if (role_witnesses(a->role))
+		witness_add(f->d, a->id);
 	rmdir(out_dir);	/* an empty folder the operator prepared */
 	if (rename(staging, out_dir) != 0) {
 		dir_remove(staging);
@@ -659,12 +699,12 @@ int
 federation_rotate(struct federation *f, const char *id, int overlap_days)
 {
 	Puente__Agency *a = federation_find(f, id);
-	const char *names[2];
-	Puente__KeyPurpose purposes[2];
-	Puente__SecretKind kinds[2];
+	const char *names[3];
+	Puente__KeyPurpose purposes[3];
+	Puente__SecretKind kinds[3];
 	char folder[PATH_MAX], newname[64];
 	size_t n = 0, before;
-	int rc;
+	int rc, had_witness = 0;
 
 	if (a == NULL)
 		return PU_ERR_AGENCY_UNKNOWN;
@@ -686,6 +726,18 @@ federation_rotate(struct federation *f, const char *id, int overlap_days)
 			names[n] = "encryption.key", purposes[n] = PUENTE__KEY_PURPOSE__KEY_PURPOSE_ENCRYPTION;
 			kinds[n++] = PUENTE__SECRET_KIND__SECRET_KIND_X25519;
 		}
+		if (role_witnesses(a->role)) {
+			names[n] = "witness.key", purposes[n] = PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT;
+			kinds[n++] = PUENTE__SECRET_KIND__SECRET_KIND_ED25519;
+			/*
+			 * An auditor or PFPNNA added before witnesses existed has no witness key:
+			 * this rotation gives it its first one and makes it a witness.
+			 */
+			for (size_t i = 0; i < a->n_keys; i++)
+				had_witness |= a->keys[i]->purpose ==
+				    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT;
+			witness_add(f->d, a->id);
+		}
 	}
 	before = a->n_keys;
 	for (size_t i = 0; i < n; i++) {
@@ -697,7 +749,9 @@ federation_rotate(struct federation *f, const char *id, int overlap_days)
 	if ((rc = federation_publish(f, PU_DIRECTORY_MAX_LIFETIME / 86400)) != PU_OK)
 		goto undo;
 	for (size_t i = 0; i < n && rc == PU_OK; i++) {
-		if ((rc = archive_key(folder, names[i])) == PU_OK)
+		if (strcmp(names[i], "witness.key") != 0 || had_witness)
+			rc = archive_key(folder, names[i]);
+		if (rc == PU_OK)
 			rc = promote(folder, names[i]);
 	}
 	return rc;
@@ -802,6 +856,12 @@ federation_set_status(struct federation *f, const char *id, Puente__AgencyStatus
 		return PU_OK;	/* nothing to change, no new serial */
 	a->status = status;
 	a->status_since = f->now;
+	/*
+	 * A revoked witness cosigns no more: off the list, for good. A suspended one stays
+	 * listed (it may be reinstated); its status keeps it out of the gateway meanwhile.
+	 */
+	if (status == PUENTE__AGENCY_STATUS__AGENCY_STATUS_REVOKED)
+		witness_remove(f->d, id);
 	return federation_publish(f, PU_DIRECTORY_MAX_LIFETIME / 86400);
 }
 

@@ -354,7 +354,10 @@ show_directory(const Puente__Directory *d)
 	print_time("issued: ", d->issued_at);
 	print_time("\nexpires: ", d->expires_at);
 	sodium_bin2hex(hex, sizeof(hex), d->ca_cert_sha256.data, d->ca_cert_sha256.len);
-	printf("\nCA certificate SHA-256: %s\n", hex);
+	printf("\nCA certificate SHA-256: %s\nwitnesses:", hex);
+	for (size_t i = 0; i < d->n_witnesses; i++)
+		printf(" %s", d->witnesses[i]);
+	printf("%s\n", d->n_witnesses ? "" : " -");
 	for (size_t i = 0; i < d->n_role_policies; i++)
 		printf("policy %s: may send %zu types, may receive %zu types\n",
 		    role_name(d->role_policies[i]->role), d->role_policies[i]->n_may_send,
@@ -498,7 +501,7 @@ static const struct command commands[] = {
 	{ "renew-cert", cmd_renew_cert, "--dir DIR --id ID [--cert-days N] [--new-key]",
 	  "issue a new TLS certificate (same key and pin unless --new-key)" },
 	{ "rotate", cmd_rotate, "--dir DIR --id ID [--overlap-days N]",
-	  "new signing/encryption (or receipt/checkpoint) keys; old ones valid N days more" },
+	  "new signing/encryption/witness (or receipt/checkpoint) keys; old ones valid N days more" },
 	{ "suspend", cmd_suspend, "--dir DIR --id ID", "suspend an agency (reversible)" },
 	{ "reinstate", cmd_reinstate, "--dir DIR --id ID", "end a suspension" },
 	{ "revoke", cmd_revoke, "--dir DIR --id ID [--key-id HEX [--since UNIXTIME]]",

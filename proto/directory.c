@@ -35,6 +35,28 @@ key_consistent(const Puente__Key *k)
 	return 1;
 }
 
+/* Witness w: listed once, an auditor or federal agency of dir that has a CHECKPOINT key. */
+static int
+witness_consistent(const Puente__Directory *dir, size_t w)
+{
+	const Puente__Agency *a = NULL;
+
+	/* Listed twice, one witness would count twice toward a verifier's quorum. */
+	for (size_t j = 0; j < w; j++)
+		if (strcmp(dir->witnesses[j], dir->witnesses[w]) == 0)
+			return 0;
+	for (size_t i = 0; i < dir->n_agencies && a == NULL; i++)
+		if (strcmp(dir->agencies[i]->id, dir->witnesses[w]) == 0)
+			a = dir->agencies[i];
+	if (a == NULL || (a->role != PUENTE__ROLE__ROLE_AUDITOR &&
+	    a->role != PUENTE__ROLE__ROLE_FEDERAL))
+		return 0;
+	for (size_t k = 0; k < a->n_keys; k++)
+		if (a->keys[k]->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT)
+			return 1;
+	return 0;
+}
+
 static int
 directory_consistent(const Puente__Directory *dir)
 {
@@ -65,6 +87,9 @@ directory_consistent(const Puente__Directory *dir)
 		for (size_t j = 0; j < i; j++)
 			if (dir->role_policies[i]->role == dir->role_policies[j]->role)
 				return 0;
+	for (size_t w = 0; w < dir->n_witnesses; w++)
+		if (!witness_consistent(dir, w))
+			return 0;
 	return 1;
 }
 

@@ -155,11 +155,16 @@ as "$AUD" audit trace --case "$CASE" --html "$out/report-$CASE.html" --purpose a
 expect 0 "the trace"; said "open"; said "NLE-TS-0042"; said "PU_ERR_NOT_QUEUED"
 said "the chain is unbroken"
 say "every send, fetch, open (with staff id and purpose), receipt and refusal of case $CASE, each proved in a signed checkpoint"
+as "$AUD" audit witness --once
+expect 0 "the auditor's cosignature"; said "cosigned"
+as "$FED" audit witness --once
+expect 0 "PFPNNA's cosignature"; said "cosigned"
+say "the witnesses (the auditor body and PFPNNA) checked the gateway's newest checkpoint against the one they cosigned last, and cosigned it"
 as "$AUD" audit verify --export "$out/audit-export.bin" --purpose annual-review
-expect 0 "the verification"; said "audit log verified"
+expect 0 "the verification"; said "audit log verified"; said "cosigned by"
 as "$AUD" audit verify --from "$out/audit-export.bin"
 expect 0 "the offline verification"
-say "the whole log replayed: every hash, every checkpoint, every case chain; the newest checkpoint is kept in audit.state"
+say "the whole log replayed: every hash, every checkpoint, every case chain, up to and past the witnessed checkpoint; the newest is kept in audit.state"
 say "the oversight office's page: $out/report-$CASE.html"
 
 echo

@@ -449,7 +449,8 @@ static void
 dir_statuses(const struct corpus *c)
 {
 	Puente__Directory *d = dir_copy(c);
-	Puente__Agency *tla = d->agencies[0];
+	Puente__Agency *tla = d->agencies[0], *aud = d->agencies[4];
+	Puente__Key *wk, **keys;
 
 	d->agencies[1]->status = PUENTE__AGENCY_STATUS__AGENCY_STATUS_SUSPENDED;
 	d->agencies[2]->status = PUENTE__AGENCY_STATUS__AGENCY_STATUS_REVOKED;
@@ -461,6 +462,19 @@ dir_statuses(const struct corpus *c)
 	    (d->witnesses = malloc(sizeof(*d->witnesses))) == NULL)
 		die("out of memory");
 	d->witnesses[0] = xstrdup("MX-FED-AUDITORIA");
+	/* A witness holds a CHECKPOINT key: the auditor's, copied from its signing key. */
+	if ((wk = malloc(sizeof(*wk))) == NULL ||
+	    (keys = realloc(aud->keys, (aud->n_keys + 1) * sizeof(*keys))) == NULL)
+		die("out of memory");
+	*wk = *aud->keys[0];
+	wk->purpose = PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT;
+	if ((wk->key_id.data = malloc(PU_KEY_ID_LEN)) == NULL ||
+	    (wk->public_key.data = malloc(32)) == NULL)
+		die("out of memory");
+	memcpy(wk->public_key.data, aud->keys[0]->public_key.data, 32);
+	key_id_compute(wk->key_id.data, wk->purpose, wk->public_key.data);
+	keys[aud->n_keys++] = wk;
+	aud->keys = keys;
 	tla->n_may_send = 2;
 	tla->may_send[0] = PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_REFERRAL;
 	tla->may_send[1] = PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_DOCUMENTS;

@@ -20,6 +20,8 @@
 #include <sqlite3.h>
 
 #include "audit_verify.h"
+#include "fsutil.h"
+#include "keyfile.h"
 #include "buf.h"
 #include "frames.pb-c.h"
 #include "gateway_harness.h"
@@ -32,6 +34,7 @@ static const char *g_puente;		/* the puente command (argv[4]) */
 static int g_argc;
 static char **g_argv;
 static char g_case[] = "MX-2026-7F3K9Q";	/* tc_seal's default case id */
+#define GW_ORIGIN "puente/" GW			/* the log's name, as puente-keys writes it */
 static char g_trusted[NOTE_MAX_LEN + 1];	/* the checkpoint an earlier replay verified */
 
 #define assert_rc(got, want) assert_string_equal(pu_err_name(got), pu_err_name(want))
@@ -336,6 +339,107 @@ puente_audit_verifies_exports_and_traces(void **state)
 	assert_int_equal(puente_audit("rewrite"), 64);
 }
 
+/* What the insider with the gateway's checkpoint key signs: a checkpoint note of any tree. */
+static void
+insider_checkpoint(const char *origin, uint64_t size, const uint8_t root[32], struct buf *note)
+{
+	struct secret_key ck;
+	char path[1200];
+
+	snprintf(path, sizeof(path), "%s/fed/agencies/%s/checkpoint.key", H.work, GW);
+	assert_rc(keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519, &ck), PU_OK);
+	buf_init(note, NOTE_MAX_LEN);
+	assert_rc(note_checkpoint_format(origin, size, root, note), PU_OK);
+	assert_rc(buf_append(note, "\n", 1), PU_OK);
+	assert_rc(note_sign(note->data, note->len - 1, origin, ck.secret, ck.public_key, note),
+	    PU_OK);
+	secret_key_clear(&ck);
+}
+
+/* ---- witnesses ---------------------------------------------------------------------- */
+
+/* The auditor body and PFPNNA cosign; the auditor's verify names them. */
+static void
+witnesses_cosign_and_verify_names_them(void **state)
+{
+	(void)state;
+	assert_int_equal(puente_as(&H.aud, "audit witness --once"), 0);
+	assert_true(said("out.txt", "cosigned the gateway"));
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+	/* a second round extends the first: consistency checked against witness.state */
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+	assert_true(said("out.txt", "consistent with the last one"));
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_true(said("out.txt", "cosigned by"));
+	assert_true(said("out.txt", FED));
+	/* only listed witnesses cosign */
+	assert_int_equal(puente_as(&H.tla, "audit witness --once"), 65);
+	assert_true(said("err.txt", "not a witness"));
+}
+
+/* A damaged or rolled-back witness.state makes the witness refuse, not re-trust. */
+static void
+witness_state_damaged_or_rolled_back_is_refused(void **state)
+{
+	char cmd[4096];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "cp '%s/witness.state' '%s/witness.keep'", H.fed.dir, H.work);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+	/* one byte of the state changed */
+	snprintf(cmd, sizeof(cmd), "%s/witness.state", H.fed.dir);
+	flip_byte(cmd, 20);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 65);
+	assert_true(said("err.txt", "witness.state is damaged"));
+	/* the older state put back: the gateway shows this witness's newer cosignature */
+	snprintf(cmd, sizeof(cmd), "cp '%s/witness.keep' '%s/witness.state'", H.work, H.fed.dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 65);
+	assert_true(said("err.txt", "rolled back"));
+	/* the newest one again, so the witness can go on */
+	assert_int_equal(puente_as(&H.aud, "audit witness --once"), 0);
+	snprintf(cmd, sizeof(cmd), "cp '%s/witness.state' '%s/witness.state'", H.aud.dir, H.fed.dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+}
+
+/*
+ * Two witnesses shown two trees of the same size: the auditor body cosigned the real one;
+ * PFPNNA's state holds another of that size, signed with the gateway's real key. From then
+ * on PFPNNA refuses every checkpoint, since none extends what it holds.
+ */
+static void
+two_views_of_one_size_are_refused(void **state)
+{
+	uint8_t other[32];
+	struct note real;
+	struct buf forged;
+	char path[2600];
+	uint8_t *text;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(puente_as(&H.aud, "audit witness --once"), 0);
+	snprintf(path, sizeof(path), "%s/witness.state", H.aud.dir);
+	assert_rc(file_read_all(path, NOTE_MAX_LEN, &text, &len), PU_OK);
+	assert_rc(note_parse(text, len, &real), PU_OK);
+	free(text);
+	memcpy(other, real.root, 32);
+	other[0] ^= 1;
+	insider_checkpoint(GW_ORIGIN, real.tree_size, other, &forged);
+	snprintf(path, sizeof(path), "%s/witness.state", H.fed.dir);
+	assert_rc(file_write_atomic(path, forged.data, forged.len, 0600, FILE_REPLACE), PU_OK);
+	buf_free(&forged);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 65);
+	assert_true(said("err.txt", "refused, the log was rewritten (fork)"));
+	/* the real one back, so PFPNNA goes on */
+	snprintf(path, sizeof(path), "cp '%s/witness.state' '%s/witness.state'", H.aud.dir,
+	    H.fed.dir);
+	assert_int_equal(system(path), 0);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+}
+
 /* ---- tampering with the real database ------------------------------------------------- */
 
 static void
@@ -357,19 +461,25 @@ db_exec(const char *sql)
 	sqlite3_close(db);
 }
 
-/* The auditor client's newest checkpoint, forgotten. */
+/* An agency client's newest checkpoint, forgotten (the auditor's by default). */
 static void
-forget_trusted(void)
+forget_trusted_of(const struct tc_agency *a)
 {
 	char path[1200];
 	sqlite3 *db;
 
-	snprintf(path, sizeof(path), "%s/client.db", H.aud.dir);
+	snprintf(path, sizeof(path), "%s/client.db", a->dir);
 	if (access(path, F_OK) != 0)
 		return;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "DELETE FROM trusted", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+}
+
+static void
+forget_trusted(void)
+{
+	forget_trusted_of(&H.aud);
 }
 
 /* Save the database aside, or put the saved copy back (the gateway is stopped). */
@@ -547,7 +657,6 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 {
 	uint8_t made[MERKLE_MAX_LEVELS][32], root[32];
 	struct merkle_frontier f;
-	struct secret_key ck;
 	struct averify v;
 	char path[1200], why[AVERIFY_PROBLEM_MAX] = "", origin[128];
 	sqlite3 *db;
@@ -565,8 +674,6 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 	assert_int_equal(harness_stop(&H), 0);
 	db_save("clean", 0);
 	db_edit_leaf(5);
-	snprintf(path, sizeof(path), "%s/fed/agencies/%s/checkpoint.key", H.work, GW);
-	assert_rc(keyfile_load(path, NULL, PUENTE__SECRET_KIND__SECRET_KIND_ED25519, &ck), PU_OK);
 	db_path(path, sizeof(path));
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db, "BEGIN; DELETE FROM audit_nodes;", NULL, NULL, NULL),
@@ -592,11 +699,7 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 		}
 		/* every stored checkpoint re-signed over the rewritten tree */
 		merkle_frontier_root(&f, root);
-		buf_init(&note, NOTE_MAX_LEN);
-		assert_rc(note_checkpoint_format(origin, f.size, root, &note), PU_OK);
-		assert_rc(buf_append(&note, "\n", 1), PU_OK);
-		assert_rc(note_sign(note.data, note.len - 1, origin, ck.secret, ck.public_key, &note),
-		    PU_OK);
+		insider_checkpoint(origin, f.size, root, &note);
 		sqlite3_bind_text(cp, 1, (const char *)note.data, (int)note.len, SQLITE_STATIC);
 		sqlite3_bind_int64(cp, 2, (sqlite3_int64)f.size);
 		assert_int_equal(sqlite3_step(cp), SQLITE_DONE);
@@ -608,10 +711,23 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 	sqlite3_finalize(cp);
 	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	secret_key_clear(&ck);
 
 	harness_start(&H);	/* consistent with itself: the gateway starts */
-	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_OK);
+	/* the witness refuses to cosign the rewritten log: at HELLO (its client's checkpoint) */
+	assert_int_equal(puente_as(&H.aud, "audit witness --once"), 65);
+	assert_true(said("err.txt", "the log was rewritten (fork)"));
+	/* ... and from witness.state alone, when its client.db has lost that checkpoint */
+	forget_trusted_of(&H.fed);
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 65);
+	assert_true(said("err.txt", "this witness cosigned: refused, the log was rewritten"));
+	/* a replay with no checkpoint of its own still sees the re-signed, witnessed one */
+	{
+		struct averify_log lw = { 0 };
+		harness_gateway_log(&H, &lw);
+		assert_true(lw.n_witnesses > 0);
+	}
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_ERR_NOTE_FORK);
+	assert_non_null(strstr(why, "signed again after the witness saw it"));
 	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), NULL), PU_ERR_NOTE_FORK);
 	assert_non_null(strstr(why, "rewritten"));
 	assert_int_equal(puente_audit("verify"), 65);
@@ -633,6 +749,7 @@ rewritten_and_resigned_log_is_a_fork(void **state)
 	}
 	assert_int_equal(harness_stop(&H), 0);
 	db_save("clean", 1);
+	forget_trusted_of(&H.fed);
 	harness_start(&H);
 }
 
@@ -646,7 +763,8 @@ truncated_tail_is_caught_by_the_trusted_checkpoint(void **state)
 	uint64_t keep;
 
 	(void)state;
-	/* The auditor's newest trusted checkpoint, after everything so far. */
+	/* The auditor's newest trusted checkpoints (its command's too), after all so far. */
+	assert_int_equal(puente_audit("verify"), 0);
 	assert_rc(harness_audit_replay(&H, g_trusted, why, sizeof(why), &v), PU_OK);
 	assert_rc(averify_note_string(&v.newest, g_trusted, sizeof(g_trusted)), PU_OK);
 	averify_free(&v);
@@ -690,6 +808,9 @@ main(int argc, char **argv)
 		cmocka_unit_test(auditor_traces_a_case_with_proofs),
 		cmocka_unit_test(only_auditors_query_the_log),
 		cmocka_unit_test(puente_audit_verifies_exports_and_traces),
+		cmocka_unit_test(witnesses_cosign_and_verify_names_them),
+		cmocka_unit_test(witness_state_damaged_or_rolled_back_is_refused),
+		cmocka_unit_test(two_views_of_one_size_are_refused),
 		cmocka_unit_test(edited_entry_is_located),
 		cmocka_unit_test(reordered_entries_are_located),
 		cmocka_unit_test(deleted_or_inserted_rows_stop_the_gateway),

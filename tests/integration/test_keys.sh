@@ -68,6 +68,19 @@ for f in receipt.key checkpoint.key tls.key tls.crt; do
 	[ -e fed/agencies/MX-CMX-GW01/$f ] && ok "gateway has $f" || bad "gateway lacks $f"
 done
 
+# --- witnesses: the auditor body and PFPNNA cosign checkpoints with witness.key
+for id in MX-FED-AUDITORIA MX-FED-PFPNNA; do
+	f=fed/agencies/$id/witness.key
+	[ -e $f ] && [ "$(mode $f)" = 600 ] && ok "$id has witness.key, 0600" || bad "$id witness.key"
+done
+for id in MX-TLA-PPNNA MX-NLE-PPNNA MX-CMX-GW01; do
+	[ ! -e fed/agencies/$id/witness.key ] && ok "$id has no witness.key" || bad "$id has a witness.key"
+done
+"$K" show --dir fed | grep -qx "witnesses: MX-FED-PFPNNA MX-FED-AUDITORIA" && ok "show lists the witnesses" ||
+	bad "witnesses: $("$K" show --dir fed | grep witnesses)"
+"$K" show --dir fed | sed -n '/^MX-FED-AUDITORIA/,/^$/p' | grep -c "CHECKPOINT.*ACTIVE" | grep -qx 1 &&
+	ok "the auditor's witness key is in the directory" || bad "no witness key listed for the auditor"
+
 # --- certificates, checked with openssl
 openssl verify -CAfile fed/ca.crt $a/tls.crt >/dev/null && ok "openssl verifies the agency certificate" || bad "openssl refuses the certificate"
 openssl verify -CAfile fed/ca.crt fed/agencies/MX-CMX-GW01/tls.crt >/dev/null && ok "openssl verifies the gateway certificate" || bad "gateway certificate"
@@ -115,6 +128,16 @@ expect 0 "rotated" "$K" rotate --dir fed --id MX-NLE-PPNNA --overlap-days 5
 ls fed/agencies/MX-NLE-PPNNA | grep -q '^signing-[0-9a-f]*\.key$' && ok "old signing key kept for the overlap" || bad "old key not archived"
 "$K" show --dir fed | sed -n '/^MX-NLE-PPNNA/,/^$/p' | grep -q "SIGNING.*RETIRED.*since" && ok "old signing key retired at the end of the overlap" || bad "no retirement"
 "$K" show --dir fed | sed -n '/^MX-NLE-PPNNA/,/^$/p' | grep -c "SIGNING.*ACTIVE" | grep -q 1 && ok "one active signing key" || bad "active keys"
+wkid=$("$K" show --dir fed | sed -n '/^MX-FED-AUDITORIA/,/^$/p' | awk '/CHECKPOINT/ {print $2; exit}')
+expect 0 "rotated" "$K" rotate --dir fed --id MX-FED-AUDITORIA
+[ -e "fed/agencies/MX-FED-AUDITORIA/witness-$wkid.key" ] && ok "old witness key archived" || bad "old witness key not archived"
+"$K" show --dir fed | sed -n '/^MX-FED-AUDITORIA/,/^$/p' | grep -q "CHECKPOINT *$wkid  RETIRED.*since" &&
+	ok "old witness key retired at the end of the overlap" || bad "witness key not retired"
+"$K" show --dir fed | sed -n '/^MX-FED-AUDITORIA/,/^$/p' | awk '/CHECKPOINT.*ACTIVE/ {print $2}' |
+	grep -v "$wkid" | grep -q . && ok "a new witness key is active" || bad "no new witness key"
+[ "$(mode fed/agencies/MX-FED-AUDITORIA/witness.key)" = 600 ] &&
+	! cmp -s fed/agencies/MX-FED-AUDITORIA/witness.key "fed/agencies/MX-FED-AUDITORIA/witness-$wkid.key" &&
+	ok "witness.key replaced, 0600" || bad "witness.key was not replaced"
 expect 0 "suspend" "$K" suspend --dir fed --id MX-NLE-PPNNA
 "$K" show --dir fed | grep -q "^MX-NLE-PPNNA  state  SUSPENDED" && ok "suspended" || bad "not suspended"
 expect 0 "reinstate" "$K" reinstate --dir fed --id MX-NLE-PPNNA
@@ -124,6 +147,13 @@ expect 65 "revoked, which is final" "$K" rotate --dir fed --id MX-NLE-PPNNA
 kid=$("$K" show --dir fed | sed -n '/^MX-TLA-PPNNA/,/^$/p' | awk '/SIGNING/ {print $2; exit}')
 expect 0 "marked compromised" "$K" revoke --dir fed --id MX-TLA-PPNNA --key-id "$kid" --since 1790000000
 "$K" show --dir fed | grep -q "$kid  COMPROMISED" && ok "key compromised in the directory" || bad "key not compromised"
+# a revoked witness is off the list for good; a suspended one stays listed
+expect 0 "suspend" "$K" suspend --dir fed --id MX-FED-AUDITORIA
+"$K" show --dir fed | grep -q "^witnesses: .*MX-FED-AUDITORIA" && ok "a suspended witness stays listed" || bad "suspension unlisted the witness"
+expect 0 "revoke" "$K" revoke --dir fed --id MX-FED-AUDITORIA
+"$K" show --dir fed | grep -qx "witnesses: MX-FED-PFPNNA" && ok "a revoked witness is unlisted" ||
+	bad "after revocation: $("$K" show --dir fed | grep witnesses)"
+expect 0 "ok: directory serial" "$K" verify --dir fed --root fed/root.pub
 
 # --- bad input: one clear line, the right code, nothing written
 s=$(serial fed)
@@ -165,6 +195,8 @@ done
 "$K" add-agency --dir national --id MX-FED-AUDITORIA --role auditor --name "Auditoria" >/dev/null
 "$K" add-agency --dir national --id MX-CMX-PUENTE1 --role gateway --name "Pasarela" --address 127.0.0.1:7443 >/dev/null
 expect 0 "35 agencies" "$K" verify --dir national --root national/root.pub
+"$K" show --dir national | grep -qx "witnesses: MX-FED-PFPNNA MX-FED-AUDITORIA" && ok "PFPNNA and the auditor are the witnesses" ||
+	bad "national witnesses: $("$K" show --dir national | grep witnesses)"
 n=0
 for c in national/agencies/*/tls.crt; do
 	openssl verify -CAfile national/ca.crt "$c" >/dev/null && n=$((n + 1))

@@ -38,6 +38,7 @@
 #define SIGNING    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING
 #define ENCRYPTION PUENTE__KEY_PURPOSE__KEY_PURPOSE_ENCRYPTION
 #define RECEIPT    PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT
+#define CHECKPOINT PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT
 #define ACTIVE      PUENTE__KEY_STATUS__KEY_STATUS_ACTIVE
 #define RETIRED     PUENTE__KEY_STATUS__KEY_STATUS_RETIRED
 #define COMPROMISED PUENTE__KEY_STATUS__KEY_STATUS_COMPROMISED
@@ -965,6 +966,63 @@ ids(void **state)
 }
 
 /*
+ * Directory.witnesses cosign the gateway's checkpoints (DESIGN.md §8): each must be an
+ * auditor or federal agency of the directory with a CHECKPOINT key, listed once.
+ */
+static void
+witnesses_checked(void **state)
+{
+	struct dirb b;
+	struct directory d;
+	char *w[2];
+	size_t aud, fed, tla, gw;
+
+	(void)state;
+	dirb_init(&b, 60);
+	aud = dirb_index(&b, AUD);
+	fed = dirb_index(&b, FED);
+	tla = dirb_index(&b, TLA);
+	gw = dirb_index(&b, GW);
+	/* Every candidate holds a CHECKPOINT key, so each case below fails on one thing only. */
+	dirb_key(&b, aud, CHECKPOINT, fx_agency(&fx, AUD)->sign_pk, fx.now - DAY, fx.now + 365 * DAY);
+	dirb_key(&b, fed, CHECKPOINT, fx_agency(&fx, FED)->sign_pk, fx.now - DAY, fx.now + 365 * DAY);
+	dirb_key(&b, tla, CHECKPOINT, fx_agency(&fx, TLA)->sign_pk, fx.now - DAY, fx.now + 365 * DAY);
+	dirb_key(&b, gw, CHECKPOINT, fx_agency(&fx, GW)->sign_pk, fx.now - DAY, fx.now + 365 * DAY);
+	w[0] = (char *)AUD;
+	w[1] = (char *)FED;
+	b.d.witnesses = w;
+	b.d.n_witnesses = 2;
+	assert_rc(dirb_load(&b, &d, fx.now, 0), PU_OK);
+	assert_int_equal(d.dir->n_witnesses, 2);
+	assert_string_equal(d.dir->witnesses[1], FED);
+	directory_free(&d);
+
+	/* Not an agency of this directory (a well-formed id nobody holds). */
+	w[1] = (char *)"MX-FED-TESTIGO";
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	/* A state agency, a gateway: not witnesses whatever keys they hold. */
+	w[1] = (char *)TLA;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	w[1] = (char *)GW;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	/* One witness twice would count twice toward a quorum. */
+	w[1] = (char *)AUD;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	/* The auditor without its CHECKPOINT key (the last one dirb_key appended). */
+	w[1] = (char *)FED;
+	b.ag[aud].n_keys--;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	b.ag[aud].n_keys++;
+	/* A retired key is still held: the witness's past cosignatures must keep verifying. */
+	b.key[aud][b.ag[aud].n_keys - 1].status = RETIRED;
+	b.key[aud][b.ag[aud].n_keys - 1].status_since = fx.now - 60;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_OK);
+	/* No witnesses at all is a valid (if unwitnessed) federation. */
+	b.d.n_witnesses = 0;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_OK);
+}
+
+/*
  * The lifetime check must hold for any signed times: issued_at far in the past makes
  * expires_at - issued_at overflow int64 (undefined behaviour; in practice it wraps negative
  * and the "at most 30 days" check passes, so the directory never expires). Kept last:
@@ -999,6 +1057,7 @@ main(void)
 		cmocka_unit_test(rotation_overlap),
 		cmocka_unit_test(may_send_receive),
 		cmocka_unit_test(ids),
+		cmocka_unit_test(witnesses_checked),
 		cmocka_unit_test(lifetime_overflow),
 	};
 
