@@ -151,18 +151,6 @@ out_discard(struct out *o)
 		rmdir(o->dir);
 }
 
-static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return PU_ERR_IO;
-	rc = fsync(fd) == 0 ? PU_OK : PU_ERR_IO;
-	close(fd);
-	return rc;
-}
-
 /* Verified: the parts become attachment-NN.EXT, then case.json is written. */
 static int
 out_commit(struct out *o, const Puente__CaseMessage *cm)
@@ -195,7 +183,7 @@ out_commit(struct out *o, const Puente__CaseMessage *cm)
 		rc = file_write_atomic(final, json, json_len, 0600, FILE_CREATE);
 	sodium_memzero(json, json_len);
 	free(json);
-	return rc == PU_OK ? sync_dir(o->dir) : rc;
+	return rc == PU_OK ? dir_sync(o->dir) : rc;
 }
 
 /* The header of a DELIVER, kept: the next frame reuses the reader's buffer. */

@@ -332,18 +332,6 @@ seal_attachments(struct puente_client *c, struct sealer *s, const struct draft *
 	return rc;
 }
 
-static int
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return PU_ERR_IO;
-	rc = fsync(fd) == 0 ? PU_OK : PU_ERR_IO;
-	close(fd);
-	return rc;
-}
-
 /* Seal into outbox/HEX.tmp, fsync, rename to HEX.msg, then queue it in client.db. */
 static int
 seal_to_outbox(struct puente_client *c, const struct seal_params *p, const struct draft *d)
@@ -370,7 +358,7 @@ seal_to_outbox(struct puente_client *c, const struct seal_params *p, const struc
 		rc = PU_ERR_IO;
 	if (close(sk.fd) != 0 && rc == PU_OK)
 		rc = PU_ERR_IO;
-	if (rc == PU_OK && (rename(tmp, final) != 0 || sync_dir(c->ob.dir) != PU_OK))
+	if (rc == PU_OK && (rename(tmp, final) != 0 || dir_sync(c->ob.dir) != PU_OK))
 		rc = PU_ERR_IO;
 	if (rc == PU_OK)
 		rc = header_decode(&h, out.header, out.header_len);

@@ -1193,14 +1193,15 @@ session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t l
 	buf_free(&b);
 }
 
+/* An answer the store encoded (AUDIT_ANSWER, CHECKPOINT), or its refusal. */
 static void
-on_audit_answer_done(struct session *s, struct store_req *r)
+on_encoded_answer(struct session *s, struct store_req *r, uint8_t type)
 {
 	if (r->rc != PU_OK) {
 		session_error(s, r->rc, NULL, NULL);
 		return;
 	}
-	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER, r->data, r->data_len);
+	session_send_body(s, type, r->data, r->data_len);
 }
 
 /* ---- checkpoints and witnesses ------------------------------------------------------ */
@@ -1223,16 +1224,6 @@ static void
 on_checkpoint_request_frame(struct session *s, const Puente__CheckpointRequest *q)
 {
 	post_log_head(s, q->known_size, TAG_LOG_HEAD);
-}
-
-static void
-on_log_head_done(struct session *s, struct store_req *r)
-{
-	if (r->rc != PU_OK) {
-		session_error(s, r->rc, NULL, NULL);
-		return;
-	}
-	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT, r->data, r->data_len);
 }
 
 /* Only an agency the directory lists as a witness cosigns, with its CHECKPOINT key. */
@@ -1716,8 +1707,10 @@ session_store_done(struct session *s, struct store_req *r)
 			return;	/* it owns r now */
 		}
 		break;
-	case TAG_AUDIT_ANSWER: on_audit_answer_done(s, r); break;
-	case TAG_LOG_HEAD: on_log_head_done(s, r); break;
+	case TAG_AUDIT_ANSWER:
+		on_encoded_answer(s, r, PUENTE__FRAME_TYPE__FRAME_TYPE_AUDIT_ANSWER);
+		break;
+	case TAG_LOG_HEAD: on_encoded_answer(s, r, PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT); break;
 	case TAG_COSIGN: on_cosign_done(s, r); break;
 	case TAG_WELCOME: on_welcome_ready(s, r); break;
 	case TAG_OPEN:

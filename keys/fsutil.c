@@ -27,12 +27,24 @@ errno_to_pu(int e)
 	}
 }
 
+int
+dir_sync(const char *dir)
+{
+	int fd, rc = PU_OK;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return errno_to_pu(errno);
+	if (fsync(fd) != 0)
+		rc = PU_ERR_IO;
+	close(fd);
+	return rc;
+}
+
 static int
 fsync_parent(const char *path)
 {
 	char dir[PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	int fd, rc = PU_OK;
 
 	if (slash == NULL)
 		strcpy(dir, ".");
@@ -42,12 +54,7 @@ fsync_parent(const char *path)
 		strcpy(dir, "/");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
-		return errno_to_pu(errno);
-	if (fsync(fd) != 0)
-		rc = PU_ERR_IO;
-	close(fd);
-	return rc;
+	return dir_sync(dir);
 }
 
 int

@@ -19,5 +19,7 @@ int file_read_all(const char *path, size_t max, uint8_t **out, size_t *out_len);
 int file_check_secret(const char *path);
 /* mkdir with mode; an existing directory is fine. */
 int dir_ensure(const char *path, mode_t mode);
+/* fsync a folder, so that the names created or renamed in it last. */
+int dir_sync(const char *dir);
 
 #endif
