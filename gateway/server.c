@@ -203,13 +203,19 @@ server_reload_directory(struct server *srv)
 }
 
 static void
+expire_one(struct session *s)
+{
+	session_fail(s, PU_ERR_DIR_EXPIRED, "the gateway's directory expired");
+}
+
+static void
 on_connection(uv_stream_t *listener, int status)
 {
 	struct server *srv = listener->data;
 
 	if (status < 0)
 		return;
-	if (srv->draining || srv->n_sessions >= srv->cfg.max_sessions) {
+	if (srv->draining || srv->dir_expired || srv->n_sessions >= srv->cfg.max_sessions) {
 		/* Accept and close at once: the client learns now, not after a timeout. */
 		uv_tcp_t *t = malloc(sizeof(*t));
 		if (t != NULL) {
@@ -274,13 +280,24 @@ on_tick(uv_timer_t *t)
 			store_post(srv->store, r);
 	}
 
-	if (left <= 0) {
-		/* An expired directory: nothing is sent, accepted or delivered on it. */
-		log_error("directory", "event=expired serial=%llu action=closing-sessions",
-		    (unsigned long long)srv->dir.dir->serial);
+	if (left <= 0 && !srv->dir_expired) {
+		/*
+		 * An expired directory: nothing is sent, accepted or delivered on it. The gateway
+		 * stays up, refusing sessions and answering /healthz 503, until SIGHUP brings a
+		 * newer directory (one that is already in identity_dir is taken now).
+		 */
 		server_reload_directory(srv);
-		if (srv->dir.dir->expires_at <= (int64_t)time(NULL))
-			server_drain(srv);
+		if (srv->dir.dir->expires_at <= (int64_t)time(NULL)) {
+			srv->dir_expired = 1;
+			log_error("directory", "event=expired serial=%llu action=closing-sessions "
+			    "until=sighup-with-a-newer-directory",
+			    (unsigned long long)srv->dir.dir->serial);
+			server_each_session(srv, expire_one);
+		}
+	} else if (left > 0 && srv->dir_expired) {
+		srv->dir_expired = 0;
+		log_info("directory", "event=valid-again serial=%llu",
+		    (unsigned long long)srv->dir.dir->serial);
 	} else if (left < PU_DIRECTORY_WARN_BEFORE && time(NULL) - warned_at > 3600) {
 		warned_at = time(NULL);
 		log_warn("directory", "event=expires-soon serial=%llu seconds_left=%lld",

@@ -49,6 +49,7 @@ struct server {
 	unsigned n_sessions;
 	uint64_t next_session_id;
 	int draining;
+	int dir_expired;			/* sessions refused until a newer directory */
 	int listening;
 	unsigned ticks;
 	int64_t started_at;

@@ -343,3 +343,32 @@ harness_audit_replay(struct harness *h, const char *trusted, char *why, size_t n
 		averify_free(&v);
 	return rc;
 }
+
+int
+harness_http_get(struct harness *h, const char *path, char *out, size_t n)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)h->metrics_port) };
+	char req[256];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), code = -1;
+	size_t have = 0;
+	ssize_t got;
+
+	if (fd < 0)
+		DIE("socket");
+	out[0] = '\0';
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+		if (write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+			/* HTTP/1.0: the gateway closes when the answer is whole */
+			while (have + 1 < n && (got = read(fd, out + have, n - 1 - have)) > 0)
+				have += (size_t)got;
+			out[have] = '\0';
+			if (sscanf(out, "HTTP/1.%*d %d", &code) != 1)
+				code = -1;
+		}
+	}
+	close(fd);
+	return code;
+}

@@ -50,6 +50,8 @@ int harness_keys(struct harness *h, const char *args);
 /* Copy the federation's directory into the gateway's and every agency's folder, SIGHUP. */
 void harness_publish(struct harness *h);
 
+/* GET path on the metrics port: the HTTP status (-1: nothing answers), the answer in out. */
+int harness_http_get(struct harness *h, const char *path, char *out, size_t n);
 /* The gateway's log (origin and checkpoint key) as the auditor's directory lists it. */
 void harness_gateway_log(struct harness *h, struct averify_log *log);
 /*
