@@ -385,6 +385,16 @@ witnesses_cosign_and_verify_names_them(void **state)
 	/* only listed witnesses cosign */
 	assert_int_equal(puente_as(&H.tla, "audit witness --once"), 65);
 	assert_true(said("err.txt", "not a witness"));
+	/* the long-lived witness: a round at once, then a clean stop on SIGTERM (exit 0) */
+	{
+		char cmd[8192];
+		snprintf(cmd, sizeof(cmd), "cd '%s' && { '%s' --agency '%s' audit witness "
+		    "--interval 60 >out.txt 2>err.txt & pid=$!; i=0; while [ $i -lt 100 ] && "
+		    "! grep -q cosigned out.txt; do sleep 0.1; i=$((i + 1)); done; "
+		    "kill -TERM $pid; wait $pid; }", H.work, g_puente, H.aud.dir);
+		assert_int_equal(system(cmd), 0);
+		assert_true(said("out.txt", "cosigned the gateway"));
+	}
 }
 
 /* A damaged or rolled-back witness.state makes the witness refuse, not re-trust. */
