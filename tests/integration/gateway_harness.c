@@ -1,11 +1,14 @@
 /* gateway_harness.c - a federation and a running gateway for integration tests. */
+#define _DEFAULT_SOURCE	/* wait4: the peak memory of one child, not of all of them */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -78,6 +81,8 @@ harness_init(struct harness *h, int argc, char **argv)
 	snprintf(h->keys_bin, sizeof(h->keys_bin), "%s", argv[1]);
 	snprintf(h->gateway_bin, sizeof(h->gateway_bin), "%s", argv[2]);
 	snprintf(h->work, sizeof(h->work), "%s", argv[3]);
+	if (argc > 4)
+		snprintf(h->puente_bin, sizeof(h->puente_bin), "%s", argv[4]);
 	if (crypto_init() != PU_OK)
 		DIE("crypto_init");
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", h->work, h->work);
@@ -371,4 +376,65 @@ harness_http_get(struct harness *h, const char *path, char *out, size_t n)
 	}
 	close(fd);
 	return code;
+}
+
+void
+harness_slurp(const char *path, char *out, size_t n)
+{
+	FILE *f = fopen(path, "r");
+	size_t len = 0;
+
+	if (f != NULL) {
+		len = fread(out, 1, n - 1, f);
+		fclose(f);
+	}
+	out[len] = '\0';
+}
+
+int
+harness_puente(struct harness *h, struct puente_run *r, const char *agency,
+    const char *const *args)
+{
+	char dir[1200], out[1200], err[1200];
+	const char *argv[64];
+	struct rusage ru;
+	struct timespec t0, t1;
+	size_t n = 0;
+	pid_t pid;
+	int st;
+
+	if (h->puente_bin[0] == '\0')
+		DIE("no puente command given (argv[4])");
+	snprintf(dir, sizeof(dir), "%s/fed/agencies/%s", h->work, agency);
+	snprintf(out, sizeof(out), "%s/puente.out", h->work);
+	snprintf(err, sizeof(err), "%s/puente.err", h->work);
+	argv[n++] = h->puente_bin;
+	while (*args != NULL && n < 63)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((pid = fork()) == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(in, 0);
+		dup2(o, 1);
+		dup2(e, 2);
+		setenv("PUENTE_AGENCY", dir, 1);
+		/* ASan's quarantine would keep every freed chunk buffer resident (256 MiB). */
+		setenv("ASAN_OPTIONS", "quarantine_size_mb=8", 0);
+		execv(h->puente_bin, (char *const *)argv);
+		_exit(127);
+	}
+	if (pid < 0 || wait4(pid, &st, 0, &ru) != pid)
+		DIE("cannot run %s", h->puente_bin);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	r->maxrss_kib = ru.ru_maxrss;
+	r->secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	harness_slurp(out, r->out, sizeof(r->out));
+	harness_slurp(err, r->err, sizeof(r->err));
+	if (getenv("PUENTE_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "[puente %s] exit %d\n%s%s", argv[1], r->status, r->out, r->err);
+	return r->status;
 }

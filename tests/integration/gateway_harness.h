@@ -19,6 +19,7 @@
 
 struct harness {
 	char keys_bin[1024], gateway_bin[1024], work[1024];
+	char puente_bin[1024];		/* argv[4] when given: the puente command */
 	int port, metrics_port;
 	pid_t pid;
 	struct tc_agency tla, nle, tab, fed, aud;
@@ -49,6 +50,28 @@ void harness_free(struct harness *h);
 int harness_keys(struct harness *h, const char *args);
 /* Copy the federation's directory into the gateway's and every agency's folder, SIGHUP. */
 void harness_publish(struct harness *h);
+
+/* One run of the puente command: exit status (or 128 + signal), output, peak memory. */
+struct puente_run {
+	int status;
+	char out[1 << 16];
+	char err[1 << 13];
+	long maxrss_kib;
+	double secs;
+};
+
+/*
+ * Run h->puente_bin as the agency (PUENTE_AGENCY = its folder), stdin /dev/null, with the
+ * arguments (NULL-terminated); r gets what it did. Returns r->status.
+ * PUENTE_TEST_VERBOSE=1 prints every run.
+ */
+int harness_puente(struct harness *h, struct puente_run *r, const char *agency,
+    const char *const *args);
+#define PUENTE(r, agency, ...) \
+	harness_puente(&H, (r), (agency), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* The file at path into out, NUL-terminated (empty when it cannot be read). */
+void harness_slurp(const char *path, char *out, size_t n);
 
 /* GET path on the metrics port: the HTTP status (-1: nothing answers), the answer in out. */
 int harness_http_get(struct harness *h, const char *path, char *out, size_t n);

@@ -34,87 +34,16 @@
 #include "pu_err.h"
 
 static struct harness H;
-static char puente_bin[1024];
 static int g_argc;
 static char **g_argv;
 static unsigned case_seq;
 
 #define GIB (1024ull * 1024 * 1024)
 
-struct run {
-	int status;		/* exit status, or 128 + signal */
-	char out[1 << 16];
-	char err[1 << 13];
-	long maxrss_kib;
-	double secs;
-};
-
-#define PUENTE(r, agency, ...) \
-	run_puente((r), (agency), (const char *const[]){ __VA_ARGS__, NULL })
-
 static void
 agency_dir(const char *id, char *out, size_t n)
 {
 	snprintf(out, n, "%s/fed/agencies/%s", H.work, id);
-}
-
-static void
-slurp(const char *path, char *out, size_t n)
-{
-	FILE *f = fopen(path, "r");
-	size_t len = 0;
-
-	if (f != NULL) {
-		len = fread(out, 1, n - 1, f);
-		fclose(f);
-	}
-	out[len] = '\0';
-}
-
-/* Run puente as agency; its output, exit status and peak memory (wait4) in r. */
-static int
-run_puente(struct run *r, const char *agency, const char *const *args)
-{
-	char dir[1200], out[1200], err[1200];
-	const char *argv[64];
-	struct rusage ru;
-	struct timespec t0, t1;
-	size_t n = 0;
-	pid_t pid;
-	int st;
-
-	agency_dir(agency, dir, sizeof(dir));
-	snprintf(out, sizeof(out), "%s/puente.out", H.work);
-	snprintf(err, sizeof(err), "%s/puente.err", H.work);
-	argv[n++] = puente_bin;
-	while (*args != NULL && n < 63)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((pid = fork()) == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		setenv("PUENTE_AGENCY", dir, 1);
-		/* ASan's quarantine would keep every freed chunk buffer resident (256 MiB). */
-		setenv("ASAN_OPTIONS", "quarantine_size_mb=8", 0);
-		execv(puente_bin, (char *const *)argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	assert_int_equal(wait4(pid, &st, 0, &ru), pid);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	r->maxrss_kib = ru.ru_maxrss;
-	r->secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	slurp(out, r->out, sizeof(r->out));
-	slurp(err, r->err, sizeof(r->err));
-	if (getenv("PUENTE_TEST_VERBOSE") != NULL)
-		fprintf(stderr, "[puente %s] exit %d\n%s%s", args[-1], r->status, r->out, r->err);
-	return r->status;
 }
 
 static void
@@ -254,7 +183,7 @@ db_count(const char *agency, const char *sql)
 static int
 inbox_count(const char *agency, const char *msg_id)
 {
-	struct run r;
+	struct puente_run r;
 	int n = 0;
 
 	assert_int_equal(PUENTE(&r, agency, "inbox", "--json"), 0);
@@ -265,7 +194,7 @@ inbox_count(const char *agency, const char *msg_id)
 
 /* Send with --json; the msg id of the result in msg_id. Returns the exit status. */
 static int
-send_json(struct run *r, const char *from, char msg_id[33], const char *const *args)
+send_json(struct puente_run *r, const char *from, char msg_id[33], const char *const *args)
 {
 	const char *argv[40] = { "send", "--json" };
 	size_t n = 2;
@@ -274,7 +203,7 @@ send_json(struct run *r, const char *from, char msg_id[33], const char *const *a
 	while (*args != NULL && n < 39)
 		argv[n++] = *args++;
 	argv[n] = NULL;
-	rc = run_puente(r, from, argv);
+	rc = harness_puente(&H, r, from, argv);
 	msg_id[0] = '\0';
 	if (r->out[0] == '{')
 		json_field(r->out, "msg_id", msg_id, 33);
@@ -341,7 +270,7 @@ fetch_and_check(const char *who, const char *msg_id, const char *dir_name, const
     const char *media_ext)
 {
 	char out_dir[1200], path[1300], val[64];
-	struct run r;
+	struct puente_run r;
 	struct stat sb;
 
 	out_path(out_dir, sizeof(out_dir), dir_name);
@@ -367,7 +296,7 @@ static void
 every_type_round_trip(void **state)
 {
 	char att[1200], msg[33], cid[32], path[1200], dir_name[64], val[64];
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	out_path(att, sizeof(att), "informe.pdf");
@@ -406,7 +335,7 @@ static void
 reply_round_trip(void **state)
 {
 	char msg[33], reply[33], cid[32], path[1200], out_dir[1200], val[64];
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	next_case(cid);
@@ -440,7 +369,7 @@ static void
 policy_refusals(void **state)
 {
 	char msg[33], cid[32], path[1200], val[64];
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	/* A state may not send a federal decision: refused before anything is stored. */
@@ -473,7 +402,7 @@ gateway_down_then_up(void **state)
 {
 	char msg1[33], msg2[33], cid[32], path[1200], dir[1300], file[1400], keep[1400], val[64],
 	    sql[256], idx_before[32], cmd[3000];
-	struct run r;
+	struct puente_run r;
 	size_t before = (size_t)db_count(TLA, "SELECT COUNT(*) FROM sent");
 
 	(void)state;
@@ -566,7 +495,7 @@ refused_case_files(void **state)
 {
 	char path[1200], big[20000 + 200];
 	long long sent_before = db_count(TLA, "SELECT COUNT(*) FROM sent");
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	out_path(path, sizeof(path), "bad.json");
@@ -603,7 +532,7 @@ static void
 tampered_at_gateway(void **state)
 {
 	char msg[33], cid[32], path[1200], att[1200], spool[1400], out_dir[1200], val[64];
-	struct run r;
+	struct puente_run r;
 	FILE *f;
 	int ch;
 
@@ -650,7 +579,7 @@ tampered_by_sender(void **state)
 	char msg[33], out_dir[1200], val[64];
 	struct fx_msg m;
 	struct tc tab;
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	assert_int_equal(tc_connect(&tab, H.port, &H.tab), PU_OK);
@@ -681,7 +610,7 @@ command_line(void **state)
 	static const char *const cmds[] = { "send", "reply", "flush", "inbox", "fetch",
 		"receipts", "status" };
 	char cid[32], path[1200], att[1200];
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -729,7 +658,7 @@ one_gib_attachment(void **state)
 {
 	char msg[33], cid[32], path[1200], att[1200], out_dir[1200], got[1300];
 	const long bound_kib = LARGE_RSS_BOUND_KIB;
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	next_case(cid);
@@ -774,7 +703,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PUENTE-KEYS PUENTE-GATEWAY WORKDIR PUENTE [large]\n", argv[0]);
 		return 2;
 	}
-	snprintf(puente_bin, sizeof(puente_bin), "%s", argv[4]);
 	g_argc = argc;
 	g_argv = argv;
 	if (argc > 5 && strcmp(argv[5], "large") == 0)

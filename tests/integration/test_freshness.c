@@ -34,18 +34,8 @@
 #define assert_rc(rc, want) assert_string_equal(pu_err_name(rc), pu_err_name(want))
 
 static struct harness H;
-static const char *puente_bin;
 static uint8_t *before_bytes;	/* an agency's directory before the first newer one */
 static size_t before_len;
-
-struct run {
-	int status;
-	char out[1 << 14];
-	char err[1 << 13];
-};
-
-#define PUENTE(r, agency, ...) \
-	run_puente((r), (agency), (const char *const[]){ __VA_ARGS__, NULL })
 
 static void
 path_of(char *out, size_t n, const char *id, const char *file)
@@ -62,56 +52,6 @@ sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
 	nanosleep(&ts, NULL);
-}
-
-static void
-slurp(const char *path, char *out, size_t n)
-{
-	FILE *f = fopen(path, "r");
-	size_t len = 0;
-
-	if (f != NULL) {
-		len = fread(out, 1, n - 1, f);
-		fclose(f);
-	}
-	out[len] = '\0';
-}
-
-static int
-run_puente(struct run *r, const char *agency, const char *const *args)
-{
-	char dir[1200], out[1200], err[1200];
-	const char *argv[16];
-	size_t n = 0;
-	pid_t pid;
-	int st;
-
-	snprintf(dir, sizeof(dir), "%s/fed/agencies/%s", H.work, agency);
-	snprintf(out, sizeof(out), "%s/puente.out", H.work);
-	snprintf(err, sizeof(err), "%s/puente.err", H.work);
-	argv[n++] = puente_bin;
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	if ((pid = fork()) == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		setenv("PUENTE_AGENCY", dir, 1);
-		execv(puente_bin, (char *const *)argv);
-		_exit(127);
-	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-	slurp(out, r->out, sizeof(r->out));
-	slurp(err, r->err, sizeof(r->err));
-	if (getenv("PUENTE_TEST_VERBOSE") != NULL)
-		fprintf(stderr, "[puente %s] exit %d\n%s%s", argv[1], r->status, r->out, r->err);
-	return r->status;
 }
 
 static void
@@ -227,7 +167,7 @@ gateway_logged(const char *a, const char *b, int wait_ms)
 
 	snprintf(path, sizeof(path), "%s/gateway.log", H.work);
 	for (int waited = 0;; waited += 100) {
-		slurp(path, text, sizeof(text));
+		harness_slurp(path, text, sizeof(text));
 		for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n"))
 			if (strstr(line, a) != NULL && strstr(line, b) != NULL)
 				return 1;
@@ -283,7 +223,7 @@ newer_directory_through_welcome(void **state)
 	uint8_t *p, *fed;
 	size_t n, fed_len;
 	uint64_t s0;
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	assert_int_equal(PUENTE(&r, TLA, "inbox"), 0);
@@ -370,7 +310,7 @@ static void
 warning_a_week_before(void **state)
 {
 	char serial[32], hours[64], hours_after[64];
-	struct run r;
+	struct puente_run r;
 	uint64_t s;
 	int64_t exp, t0;
 
@@ -417,7 +357,7 @@ expired_directory_stops_everything(void **state)
 	uint8_t *p;
 	size_t n;
 	int64_t now = (int64_t)time(NULL);
-	struct run r;
+	struct puente_run r;
 
 	(void)state;
 	craft(now - 60, now + EXPIRES_IN, NULL, NULL, &p, &n);
@@ -466,7 +406,7 @@ newer_directory_by_sighup_ends_the_expiry(void **state)
 {
 	static const char *const all[] = { GW, NLE, NULL };
 	int64_t now = (int64_t)time(NULL);
-	struct run r;
+	struct puente_run r;
 	uint8_t *p;
 	size_t n;
 
@@ -524,7 +464,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: %s PUENTE-KEYS PUENTE-GATEWAY WORKDIR PUENTE\n", argv[0]);
 		return 2;
 	}
-	puente_bin = argv[4];
 	harness_init(&H, argc, argv);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
