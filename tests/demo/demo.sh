@@ -171,7 +171,7 @@ echo
 echo "Explore:"
 echo "  $puente --agency $fed/agencies/$AUD audit trace --case $CASE"
 echo "  $keys show --dir $fed --root $fed/root.pub"
-echo "  sqlite3 $out/data/puente.db 'select idx, case_id, agency from audit'"
+echo "  $puente --agency $fed/agencies/$TLA receipts $transfer"
 echo "  man ./client/puente.1; sed -n '1,120p' proto/PROTOCOL.md; make test"
 if [ "${DEMO_KEEP:-0}" = 1 ]; then
 	echo "  the gateway keeps running (pid $gw_pid): curl 127.0.0.1:$((port + 1))/metrics; kill $gw_pid to stop"
