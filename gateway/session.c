@@ -240,20 +240,40 @@ session_fail(struct session *s, int rc, const char *why)
 
 /* ---- audit ------------------------------------------------------------------------- */
 
+/* Who, when, where and how of an entry, the same for every event of the session. */
+static void
+entry_init(struct session *s, Puente__AuditEntry *e, Puente__AuditEvent event, int outcome)
+{
+	puente__audit_entry__init(e);
+	e->event = event;
+	e->at = wall_now();
+	e->agency_id = s->agency[0] ? s->agency : "";
+	e->peer = s->peer;
+	e->outcome = (char *)(outcome == PU_OK ? "ok" : pu_err_name(outcome));
+	e->directory_serial = s->srv->dir.dir->serial;
+}
+
+/* The request goes to the store with e as its leaf; it is answered either way. */
+static void
+post_with_entry(struct session *s, struct store_req *r, const Puente__AuditEntry *e)
+{
+	if (audit_encode(e, &r->audit_leaf, &r->audit_leaf_len) != PU_OK) {
+		store_req_free(r);
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+		return;
+	}
+	session_post(s, r);
+}
+
 static uint8_t *
 audit_entry(struct session *s, Puente__AuditEvent event, const struct header *h,
     const uint8_t *msg_id, int outcome, const uint8_t *statement, size_t statement_len,
     size_t *len)
 {
-	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	Puente__AuditEntry e;
 	uint8_t *out = NULL;
 
-	e.event = event;
-	e.at = wall_now();
-	e.agency_id = s->agency[0] ? s->agency : "";
-	e.peer = s->peer;
-	e.outcome = (char *)(outcome == PU_OK ? "ok" : pu_err_name(outcome));
-	e.directory_serial = s->srv->dir.dir->serial;
+	entry_init(s, &e, event, outcome);
 	if (h != NULL) {
 		e.msg_id = h->core->msg_id;
 		e.case_id = h->core->case_id;
@@ -1078,27 +1098,21 @@ on_open_statement_frame(struct session *s, const uint8_t *body, size_t len)
 		pb_free(os);
 		return;
 	}
-	if ((r = store_req_new(STORE_OPEN, s->id, TAG_OPEN)) != NULL) {
-		Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	if ((r = store_req_new(STORE_OPEN, s->id, TAG_OPEN)) == NULL) {
+		session_error(s, PU_ERR_NOMEM, NULL, NULL);
+	} else {
+		Puente__AuditEntry e;
 		snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
 		memcpy(r->header_hash, os->header_hash.data, PU_HASH_LEN);
-		e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN;
-		e.at = wall_now();
-		e.agency_id = s->agency;
+		memcpy(r->msg_id, os->msg_id.data, PU_MSG_ID_LEN);
+		entry_init(s, &e, PUENTE__AUDIT_EVENT__AUDIT_EVENT_OPEN, PU_OK);
 		e.staff_id = os->staff_id;
 		e.msg_id = os->msg_id;
-		e.peer = s->peer;
-		e.outcome = "ok";
 		e.purpose = os->purpose;
-		e.directory_serial = s->srv->dir.dir->serial;
 		e.header_hash = os->header_hash;
 		e.statement.data = (uint8_t *)body;
 		e.statement.len = len;
-		memcpy(r->msg_id, os->msg_id.data, PU_MSG_ID_LEN);
-		if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
-			session_post(s, r);
-		else
-			store_req_free(r);
+		post_with_entry(s, r, &e);
 	}
 	pb_free(os);
 }
@@ -1114,7 +1128,7 @@ static void
 on_audit_query_frame(struct session *s, const uint8_t *body, size_t len)
 {
 	const Puente__Agency *a = directory_find_agency(&s->srv->dir, s->agency);
-	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
+	Puente__AuditEntry e;
 	Puente__AuditQuery *q;
 	ProtobufCMessage *m;
 	struct store_req *r;
@@ -1145,19 +1159,11 @@ on_audit_query_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	memcpy(r->data, body, len);
 	r->data_len = len;
-	e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY;
-	e.at = wall_now();
-	e.agency_id = s->agency;
+	entry_init(s, &e, PUENTE__AUDIT_EVENT__AUDIT_EVENT_AUDIT_QUERY, PU_OK);
 	e.case_id = q->case_id;
 	e.msg_id = q->msg_id;
-	e.peer = s->peer;
-	e.outcome = "ok";
 	e.purpose = q->purpose;
-	e.directory_serial = s->srv->dir.dir->serial;
-	if (audit_encode(&e, &r->audit_leaf, &r->audit_leaf_len) == PU_OK)
-		session_post(s, r);
-	else
-		store_req_free(r);
+	post_with_entry(s, r, &e);
 	pb_free(q);
 }
 
