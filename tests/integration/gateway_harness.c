@@ -21,6 +21,24 @@
 
 #define DIE(...) do { fprintf(stderr, "harness: " __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
 
+void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
 static int
 free_port(void)
 {
@@ -162,12 +180,11 @@ harness_start(struct harness *h)
 	snprintf(log, sizeof(log), "%s/gateway.log", h->work);
 	harness_spawn(h);
 	for (int i = 0; i < 500; i++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
 		if (can_connect(h->port))
 			return;
 		if (!harness_alive(h))
 			DIE("the gateway exited at start; see %s", log);
-		nanosleep(&ts, NULL);
+		sleep_ms(10);
 	}
 	DIE("the gateway did not start listening; see %s", log);
 }
@@ -245,8 +262,7 @@ harness_publish(struct harness *h)
 	/* puente-keys refreshes every agency folder; the gateway rereads on SIGHUP */
 	if (h->pid > 0)
 		kill(h->pid, SIGHUP);
-	struct timespec ts = { 0, 200 * 1000 * 1000 };
-	nanosleep(&ts, NULL);
+	sleep_ms(200);
 }
 
 void

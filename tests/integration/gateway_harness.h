@@ -25,6 +25,10 @@ struct harness {
 	struct tc_agency tla, nle, tab, fed, aud;
 };
 
+/* Sleep ms milliseconds (whatever signals come); a monotonic clock in milliseconds. */
+void sleep_ms(long ms);
+long mono_ms(void);
+
 /* argv: puente-keys, puente-gateway, work folder. Makes the federation, writes the config. */
 void harness_init(struct harness *h, int argc, char **argv);
 /* Add a line ("key value") to the gateway's configuration, before harness_start. */

@@ -47,14 +47,6 @@ path_of(char *out, size_t n, const char *id, const char *file)
 }
 
 static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-static void
 read_bytes(const char *path, uint8_t **p, size_t *n)
 {
 	assert_rc(file_read_all(path, AGENCY_DIRECTORY_MAX, p, n), PU_OK);

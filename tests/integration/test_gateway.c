@@ -58,24 +58,6 @@ static const char *const TO_NLE[] = { NLE };
 
 /* ---- small utilities ----------------------------------------------------------------- */
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Sleep until the wall clock's second changes: what follows has ~1 s of one "now". */
 static void
 wait_second_start(void)

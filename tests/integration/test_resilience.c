@@ -67,24 +67,6 @@ static char mounted[1200], immutable[1200];
 /* ---- small utilities ----------------------------------------------------------------- */
 
 static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void
 data_path(char *out, size_t n, const char *name)
 {
 	snprintf(out, n, "%s/data%s%s", H.work, name[0] ? "/" : "", name);
