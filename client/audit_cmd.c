@@ -481,15 +481,16 @@ witness_state_load(struct puente_client *c, const struct averify_log *log, struc
 	char path[AGENCY_PATH_MAX];
 	uint8_t *text;
 	size_t len;
-	int rc, found;
+	int rc;
 
 	*have = 0;
 	if ((rc = agency_path(&c->ag, WITNESS_STATE, path, sizeof(path))) != PU_OK)
 		return rc;
 	if ((rc = file_read_all(path, NOTE_MAX_LEN, &text, &len)) == PU_ERR_NOT_FOUND)
 		return PU_OK;	/* the first round: this witness trusts what it first sees */
-	if (rc == PU_OK && ((rc = note_parse(text, len, n)) != PU_OK ||
-	    (rc = note_verify(n, log->origin, log->public_key, &found)) != PU_OK))
+	/* (a NUL inside would hide what follows it from the parser) */
+	if (rc == PU_OK && (strlen((const char *)text) != len ||
+	    averify_checkpoint(log, (const char *)text, n) != PU_OK))
 		rc = PU_ERR_WITNESS_STATE;
 	free(text);
 	if (rc != PU_OK)
@@ -538,7 +539,7 @@ witness_round(struct puente_client *c, const struct secret_key *k, int json)
 	struct buf note;
 	char path[AGENCY_PATH_MAX];
 	size_t len;
-	int rc, have, found;
+	int rc, have;
 
 	if ((rc = client_gateway_log(c, &log)) != PU_OK ||
 	    (rc = witness_state_load(c, &log, &state, &have)) != PU_OK ||
@@ -553,8 +554,7 @@ witness_round(struct puente_client *c, const struct secret_key *k, int json)
 	    PU_OK)
 		return client_fail(c, rc, "the gateway's checkpoint answer is malformed");
 	a = (Puente__CheckpointAnswer *)m;
-	if ((rc = note_parse((const uint8_t *)a->checkpoint, strlen(a->checkpoint), &now)) != PU_OK ||
-	    (rc = note_verify(&now, log.origin, log.public_key, &found)) != PU_OK) {
+	if ((rc = averify_checkpoint(&log, a->checkpoint, &now)) != PU_OK) {
 		rc = client_fail(c, rc, "the gateway's checkpoint does not verify: %s",
 		    pu_err_message(rc));
 		goto out;

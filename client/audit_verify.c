@@ -116,21 +116,30 @@ averify_note_string(const struct note *n, char *out, size_t n_out)
 	return PU_OK;
 }
 
-/* A checkpoint of this log, signed by its key. */
-static int
-checkpoint_parse(struct averify *v, const char *text, struct note *n)
+int
+averify_checkpoint(const struct averify_log *log, const char *text, struct note *n)
 {
 	int rc, found;
 
 	if ((rc = note_parse((const uint8_t *)text, strlen(text), n)) != PU_OK)
-		return problem(v, rc, "a checkpoint is malformed: %s", pu_err_message(rc));
-	if (n->origin_len != strlen(v->log.origin) ||
-	    memcmp(n->buf, v->log.origin, n->origin_len) != 0)
-		return problem(v, PU_ERR_NOTE_OTHER_LOG, "a checkpoint is of another log than %s",
-		    v->log.origin);
-	if ((rc = note_verify(n, v->log.origin, v->log.public_key, &found)) != PU_OK)
+		return rc;
+	if (n->origin_len != strlen(log->origin) || memcmp(n->buf, log->origin, n->origin_len) != 0)
+		return PU_ERR_NOTE_OTHER_LOG;
+	return note_verify(n, log->origin, log->public_key, &found);
+}
+
+static int
+checkpoint_parse(struct averify *v, const char *text, struct note *n)
+{
+	int rc = averify_checkpoint(&v->log, text, n);
+
+	if (rc == PU_ERR_NOTE_OTHER_LOG)
+		return problem(v, rc, "a checkpoint is of another log than %s", v->log.origin);
+	if (rc == PU_ERR_NOTE_UNSIGNED || rc == PU_ERR_NOTE_SIGNATURE)
 		return problem(v, rc, "the checkpoint of size %" PRIu64 " is not signed by the "
 		    "gateway's checkpoint key: %s", n->tree_size, pu_err_message(rc));
+	if (rc != PU_OK)
+		return problem(v, rc, "a checkpoint is malformed: %s", pu_err_message(rc));
 	return PU_OK;
 }
 
@@ -417,15 +426,10 @@ averify_leaf_proof(const struct averify_log *log, const char *checkpoint, uint64
 {
 	uint8_t flat[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], hash[MERKLE_HASH_LEN];
 	ProtobufCMessage *m;
-	int rc, found;
+	int rc;
 
 	*decoded = NULL;
-	if ((rc = note_parse((const uint8_t *)checkpoint, strlen(checkpoint), out)) != PU_OK)
-		return rc;
-	if (out->origin_len != strlen(log->origin) ||
-	    memcmp(out->buf, log->origin, out->origin_len) != 0)
-		return PU_ERR_NOTE_OTHER_LOG;
-	if ((rc = note_verify(out, log->origin, log->public_key, &found)) != PU_OK)
+	if ((rc = averify_checkpoint(log, checkpoint, out)) != PU_OK)
 		return rc;
 	if (n_proof > MERKLE_MAX_PROOF)
 		return PU_ERR_PROOF_LENGTH;

@@ -80,6 +80,12 @@ int averify_finish(struct averify *v);
 int averify_answer(struct averify *v, const Puente__AuditAnswer *a, const char *case_id);
 
 /*
+ * Parse text into n: a checkpoint of this log (its origin) signed by its key. PU_OK, or
+ * PU_ERR_NOTE_* (PU_ERR_NOTE_OTHER_LOG for another log's).
+ */
+int averify_checkpoint(const struct averify_log *log, const char *text, struct note *n);
+
+/*
  * One leaf as a receipt or ACK shows it: the checkpoint is this log's and signed, and proof
  * leads from entry (at index) to its root. *out gets the parsed checkpoint and *decoded the
  * entry (pb_free). PU_ERR_NOTE_* for the checkpoint, PU_ERR_PROOF_* for the proof,

@@ -208,14 +208,13 @@ welcome_check(struct puente_client *c, const char *known, uint64_t known_size)
 {
 	struct averify_log log = { 0 };
 	struct note now, before;
-	int rc, found;
+	int rc;
 
 	if (c->conn.checkpoint == NULL)
 		return client_fail(c, PU_ERR_AUDIT_STATE, "the gateway sent no checkpoint");
 	if ((rc = client_gateway_log(c, &log)) != PU_OK)
 		return rc;
-	if ((rc = note_parse((const uint8_t *)c->conn.checkpoint, strlen(c->conn.checkpoint),
-	    &now)) != PU_OK || (rc = note_verify(&now, log.origin, log.public_key, &found)) != PU_OK)
+	if ((rc = averify_checkpoint(&log, c->conn.checkpoint, &now)) != PU_OK)
 		return client_fail(c, rc, "the gateway's checkpoint does not verify: %s",
 		    pu_err_message(rc));
 	if (known != NULL && note_parse((const uint8_t *)known, strlen(known), &before) == PU_OK) {
