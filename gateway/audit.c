@@ -9,7 +9,7 @@
 #include "pu_err.h"
 
 int
-audit_schema(sqlite3 *db)
+audit_schema(struct db *db)
 {
 	static const char sql[] =
 	    /* case_id, agency, msg_id, at: copied from the leaf for auditors' queries only */
@@ -32,7 +32,7 @@ audit_schema(sqlite3 *db)
 	    "  size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,"
 	    "  at INTEGER NOT NULL, PRIMARY KEY (size, witness)) WITHOUT ROWID;";
 
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
+	return db_script(db, sql);
 }
 
 int
@@ -45,16 +45,14 @@ audit_encode(const Puente__AuditEntry *e, uint8_t **out, size_t *len)
 static int
 stored_node(void *arg, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
 {
-	sqlite3 *db = arg;
+	struct db *db = arg;
 	sqlite3_stmt *st = NULL;
 	int rc = PU_ERR_AUDIT_STATE;
 
 	if (level == 0)
-		sqlite3_prepare_v3(db, "SELECT leaf_hash FROM audit WHERE idx = ?2", -1,
-		    SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		st = db_stmt(db, "SELECT leaf_hash FROM audit WHERE idx = ?2");
 	else
-		sqlite3_prepare_v3(db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2",
-		    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+		st = db_stmt(db, "SELECT hash FROM audit_nodes WHERE level = ?1 AND idx = ?2");
 	if (st == NULL)
 		return PU_ERR_STORE;
 	if (level > 0)
@@ -65,34 +63,85 @@ stored_node(void *arg, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_L
 		memcpy(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
 		rc = PU_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
+	return rc;
+}
+
+static struct audit_node *
+node_slot(struct audit_log *log, unsigned level, uint64_t index, uint64_t *key)
+{
+	*key = ((uint64_t)level << 58 | index) + 1;
+	/* Fibonacci hashing: consecutive indexes spread over the whole table. */
+	return &log->nodes[(*key * 0x9E3779B97F4A7C15ull) >> (64 - AUDIT_NODE_CACHE_BITS)];
+}
+
+static void
+node_remember(struct audit_log *log, unsigned level, uint64_t index,
+    const uint8_t hash[MERKLE_HASH_LEN])
+{
+	uint64_t key;
+	struct audit_node *n = node_slot(log, level, index, &key);
+
+	n->key = key;
+	memcpy(n->hash, hash, MERKLE_HASH_LEN);
+}
+
+struct writer_nodes {
+	struct audit_log *log;
+	struct db *db;
+};
+
+/* merkle_node_fn for the writer: a remembered node inside the current tree, else stored. */
+static int
+writer_node(void *arg, unsigned level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+{
+	struct writer_nodes *w = arg;
+	uint64_t key;
+	struct audit_node *n = node_slot(w->log, level, index, &key);
+	int rc;
+
+	if (n->key == key && (index + 1) << level <= w->log->tree.size) {
+		memcpy(out, n->hash, MERKLE_HASH_LEN);
+		return PU_OK;
+	}
+	if ((rc = stored_node(w->db, level, index, out)) == PU_OK)
+		node_remember(w->log, level, index, out);
 	return rc;
 }
 
 int
-audit_inclusion_proof(sqlite3 *db, uint64_t index, uint64_t size,
+audit_writer_proof(struct audit_log *log, struct db *db, uint64_t index,
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len)
+{
+	struct writer_nodes w = { log, db };
+
+	return merkle_inclusion_proof_nodes(writer_node, &w, index, log->tree.size, proof,
+	    proof_len);
+}
+
+int
+audit_inclusion_proof(struct db *db, uint64_t index, uint64_t size,
     uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len)
 {
 	return merkle_inclusion_proof_nodes(stored_node, db, index, size, proof, proof_len);
 }
 
 int
-audit_consistency_proof(sqlite3 *db, uint64_t size1, uint64_t size2,
+audit_consistency_proof(struct db *db, uint64_t size1, uint64_t size2,
     uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len)
 {
 	return merkle_consistency_proof_nodes(stored_node, db, size1, size2, proof, proof_len);
 }
 
 int
-audit_newest_checkpoint(sqlite3 *db, char **note, uint64_t *size)
+audit_newest_checkpoint(struct db *db, char **note, uint64_t *size)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_OK;
 
 	*note = NULL;
 	*size = 0;
-	if (sqlite3_prepare_v2(db, "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-	    -1, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1")) == NULL)
 		return PU_ERR_STORE;
 	switch (sqlite3_step(st)) {
 	case SQLITE_ROW:
@@ -105,32 +154,31 @@ audit_newest_checkpoint(sqlite3 *db, char **note, uint64_t *size)
 	default:
 		rc = PU_ERR_STORE;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-leaf_count(sqlite3 *db, uint64_t *n, uint64_t *max_plus_one)
+leaf_count(struct db *db, uint64_t *n, uint64_t *max_plus_one)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_ERR_STORE;
 
-	if (sqlite3_prepare_v2(db, "SELECT COUNT(*), COALESCE(MAX(idx) + 1, 0) FROM audit", -1,
-	    &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT COUNT(*), COALESCE(MAX(idx) + 1, 0) FROM audit")) == NULL)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*n = (uint64_t)sqlite3_column_int64(st, 0);
 		*max_plus_one = (uint64_t)sqlite3_column_int64(st, 1);
 		rc = PU_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
-static int witnessed_load(struct audit_log *log, sqlite3 *db);
+static int witnessed_load(struct audit_log *log, struct db *db);
 
 int
-audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer)
+audit_open(struct audit_log *log, struct db *db, const struct audit_signer *signer)
 {
 	uint8_t root[MERKLE_HASH_LEN];
 	struct note n;
@@ -173,7 +221,7 @@ audit_open(struct audit_log *log, sqlite3 *db, const struct audit_signer *signer
 }
 
 static int
-audit_next_index(sqlite3 *db, const char *case_id, uint64_t *prev_case)
+audit_next_index(struct db *db, const char *case_id, uint64_t *prev_case)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_ERR_STORE;
@@ -181,27 +229,25 @@ audit_next_index(sqlite3 *db, const char *case_id, uint64_t *prev_case)
 	*prev_case = 0;
 	if (case_id[0] == '\0')
 		return PU_OK;
-	if (sqlite3_prepare_v3(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit WHERE case_id = ?",
-	    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit WHERE case_id = ?")) == NULL)
 		return rc;
 	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*prev_case = (uint64_t)sqlite3_column_int64(st, 0);
 		rc = PU_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* Events that name only a message (fetch, open) join the chain of its case. */
 static int
-case_of_message(sqlite3 *db, Puente__AuditEntry *e)
+case_of_message(struct db *db, Puente__AuditEntry *e)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_OK;
 
-	if (sqlite3_prepare_v2(db, "SELECT case_id, type FROM messages WHERE msg_id = ?", -1, &st,
-	    NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT case_id, type FROM messages WHERE msg_id = ?")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_blob(st, 1, e->msg_id.data, (int)e->msg_id.len, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -216,20 +262,19 @@ case_of_message(sqlite3 *db, Puente__AuditEntry *e)
 			e->type = sqlite3_column_int(st, 1);
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-insert_leaf(sqlite3 *db, uint64_t index, const Puente__AuditEntry *e, const uint8_t *leaf,
+insert_leaf(struct db *db, uint64_t index, const Puente__AuditEntry *e, const uint8_t *leaf,
     size_t leaf_len, const uint8_t hash[MERKLE_HASH_LEN])
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_ERR_STORE;
 
-	if (sqlite3_prepare_v3(db, "INSERT INTO audit (idx, case_id, agency, msg_id, at, leaf, "
-	    "leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)", -1, SQLITE_PREPARE_PERSISTENT, &st,
-	    NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "INSERT INTO audit (idx, case_id, agency, msg_id, at, leaf, "
+	    "leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?)")) == NULL)
 		return rc;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
 	if (e->case_id[0])
@@ -243,21 +288,20 @@ insert_leaf(sqlite3 *db, uint64_t index, const Puente__AuditEntry *e, const uint
 	sqlite3_bind_blob(st, 7, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_DONE)
 		rc = PU_OK;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* The perfect subtrees leaf `size - 1` completed: level l has index (size >> l) - 1. */
 static int
-insert_nodes(sqlite3 *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsigned n_made)
+insert_nodes(struct db *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsigned n_made)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_OK;
 
 	if (n_made == 0)
 		return PU_OK;
-	if (sqlite3_prepare_v3(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)",
-	    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)")) == NULL)
 		return PU_ERR_STORE;
 	for (unsigned l = 1; l <= n_made && rc == PU_OK; l++) {
 		sqlite3_bind_int(st, 1, (int)l);
@@ -267,12 +311,12 @@ insert_nodes(sqlite3 *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsign
 			rc = PU_ERR_STORE;
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 int
-audit_append(struct audit_log *log, sqlite3 *db, uint8_t **entry, size_t *len,
+audit_append(struct audit_log *log, struct db *db, uint8_t **entry, size_t *len,
     uint64_t *index)
 {
 	uint8_t made[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN], hash[MERKLE_HASH_LEN];
@@ -303,6 +347,9 @@ audit_append(struct audit_log *log, sqlite3 *db, uint8_t **entry, size_t *len,
 	/* The caller restores the frontier if the transaction does not keep these rows. */
 	if ((rc = insert_nodes(db, log->tree.size, made, n_made)) != PU_OK)
 		goto out;
+	node_remember(log, 0, next, hash);
+	for (unsigned l = 1; l <= n_made; l++)
+		node_remember(log, l, (log->tree.size >> l) - 1, made[l - 1]);
 	*index = next;
 	/* The caller gets the leaf as appended, for the receipt that proves it. */
 	free(*entry);
@@ -316,7 +363,7 @@ out:
 }
 
 int
-audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now)
+audit_checkpoint(struct audit_log *log, struct db *db, int64_t now)
 {
 	uint8_t root[MERKLE_HASH_LEN];
 	sqlite3_stmt *st = NULL;
@@ -334,8 +381,7 @@ audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now)
 	    log->signer.public_key, &note)) != PU_OK)
 		goto out;
 	rc = PU_ERR_STORE;
-	if (sqlite3_prepare_v2(db,
-	    "INSERT INTO checkpoints (size, at, note) VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "INSERT INTO checkpoints (size, at, note) VALUES (?, ?, ?)")) == NULL)
 		goto out;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)log->tree.size);
 	sqlite3_bind_int64(st, 2, now);
@@ -348,7 +394,7 @@ audit_checkpoint(struct audit_log *log, sqlite3 *db, int64_t now)
 		rc = PU_OK;
 	}
 out:
-	sqlite3_finalize(st);
+	db_done(db, st);
 	buf_free(&note);
 	return rc;
 }
@@ -372,7 +418,7 @@ audit_query_check(const Puente__AuditQuery *q)
 
 /* The leaves a query selects, from start_index up to the checkpoint's size. */
 static sqlite3_stmt *
-query_prepare(sqlite3 *db, const Puente__AuditQuery *q, uint64_t size)
+query_prepare(struct db *db, const Puente__AuditQuery *q, uint64_t size)
 {
 	char sql[512];
 	sqlite3_stmt *st = NULL;
@@ -382,7 +428,7 @@ query_prepare(sqlite3 *db, const Puente__AuditQuery *q, uint64_t size)
 	    q->case_id[0] ? " AND case_id = ?4" : q->agency_id[0] ? " AND agency = ?4" :
 	    q->msg_id.len ? " AND msg_id = ?4" : "",
 	    q->from > 0 ? " AND at >= ?5" : "", q->to > 0 ? " AND at < ?6" : "");
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
 		return NULL;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)q->start_index);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
@@ -432,7 +478,7 @@ proof_field(const uint8_t *proof, size_t n)
 
 /* One selected leaf, with its inclusion proof in the tree of size leaves when asked. */
 static int
-answer_add_record(Puente__AuditAnswer *a, sqlite3 *db, sqlite3_stmt *st, int proofs,
+answer_add_record(Puente__AuditAnswer *a, struct db *db, sqlite3_stmt *st, int proofs,
     uint64_t size, uint8_t *proof_store, size_t *used)
 {
 	Puente__AuditRecord *r = calloc(1, sizeof(*r));
@@ -471,14 +517,14 @@ answer_add_record(Puente__AuditAnswer *a, sqlite3 *db, sqlite3_stmt *st, int pro
 
 /* The signed checkpoints of sizes in (lo, hi], oldest first: a replay checks each. */
 static int
-answer_add_checkpoints(Puente__AuditAnswer *a, sqlite3 *db, uint64_t lo, uint64_t hi,
+answer_add_checkpoints(Puente__AuditAnswer *a, struct db *db, uint64_t lo, uint64_t hi,
     size_t *used)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = PU_OK, step;
 
-	if (sqlite3_prepare_v2(db, "SELECT note FROM checkpoints WHERE size > ? AND size <= ? "
-	    "ORDER BY size", -1, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT note FROM checkpoints WHERE size > ? AND size <= ? "
+	    "ORDER BY size")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
@@ -496,13 +542,13 @@ answer_add_checkpoints(Puente__AuditAnswer *a, sqlite3 *db, uint64_t lo, uint64_
 	}
 	if (rc == PU_OK && step != SQLITE_DONE)
 		rc = PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* Inside one read transaction, so the checkpoint and every node are of one state. */
 static int
-answer_build(sqlite3 *db, const Puente__AuditQuery *q, uint64_t query_index,
+answer_build(struct db *db, const Puente__AuditQuery *q, uint64_t query_index,
     Puente__AuditAnswer *a, uint8_t *proof, char **note, char **witnessed)
 {
 	sqlite3_stmt *st = NULL;
@@ -551,14 +597,14 @@ answer_build(sqlite3 *db, const Puente__AuditQuery *q, uint64_t query_index,
 	}
 	if (rc == PU_OK && step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == PU_OK && full)
 		rc = answer_add_checkpoints(a, db, q->start_index, a->next_index, &used);
 	return rc;
 }
 
 int
-audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query_index,
+audit_answer(struct db *db, const uint8_t *query, size_t query_len, uint64_t query_index,
     uint8_t **out, size_t *out_len)
 {
 	Puente__AuditAnswer a = PUENTE__AUDIT_ANSWER__INIT;
@@ -570,13 +616,13 @@ audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query
 	if ((rc = pb_decode(&puente__audit_query__descriptor, query, query_len, &pb_limits_wire,
 	    4 * query_len + 4096, &m)) != PU_OK)
 		return rc;
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+	if (db_run(db, "BEGIN") != PU_OK) {
 		pb_free(m);
 		return PU_ERR_STORE;
 	}
 	rc = answer_build(db, (const Puente__AuditQuery *)m, query_index, &a, proof, &note,
 	    &witnessed);
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_run(db, "COMMIT");
 	if (rc == PU_OK)
 		rc = pb_encode(&a.base, out, out_len);
 	answer_free(&a);
@@ -589,7 +635,7 @@ audit_answer(sqlite3 *db, const uint8_t *query, size_t query_len, uint64_t query
 /* ---- witnesses --------------------------------------------------------------------- */
 
 int
-audit_witnessed(sqlite3 *db, char **note, int64_t *at)
+audit_witnessed(struct db *db, char **note, int64_t *at)
 {
 	sqlite3_stmt *st = NULL;
 	struct buf b;
@@ -598,10 +644,9 @@ audit_witnessed(sqlite3 *db, char **note, int64_t *at)
 	*note = NULL;
 	*at = 0;
 	/* The largest cosigned size: its checkpoint, then every witness's line for it. */
-	if (sqlite3_prepare_v2(db, "SELECT c.note, w.line, w.at FROM checkpoints c "
+	if ((st = db_stmt(db, "SELECT c.note, w.line, w.at FROM checkpoints c "
 	    "JOIN cosignatures w ON w.size = c.size "
-	    "WHERE c.size = (SELECT MAX(size) FROM cosignatures) ORDER BY w.witness", -1, &st,
-	    NULL) != SQLITE_OK)
+	    "WHERE c.size = (SELECT MAX(size) FROM cosignatures) ORDER BY w.witness")) == NULL)
 		return PU_ERR_STORE;
 	buf_init(&b, NOTE_MAX_LEN + 1);
 	while (rc == PU_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
@@ -616,7 +661,7 @@ audit_witnessed(sqlite3 *db, char **note, int64_t *at)
 	}
 	if (rc == PU_OK && step != SQLITE_DONE)
 		rc = PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == PU_OK && b.len > 0 && (rc = buf_append(&b, "", 1)) == PU_OK) {
 		*note = (char *)b.data;
 		return PU_OK;
@@ -644,7 +689,7 @@ sig_line_of(const struct note *n, const char *key_name, size_t *off, size_t *len
 
 /* The newest witnessed checkpoint into log, for the receipts the writer signs. */
 static int
-witnessed_load(struct audit_log *log, sqlite3 *db)
+witnessed_load(struct audit_log *log, struct db *db)
 {
 	char *note;
 	int64_t at;
@@ -661,7 +706,7 @@ witnessed_load(struct audit_log *log, sqlite3 *db)
 }
 
 int
-audit_cosign(struct audit_log *log, sqlite3 *db, const uint8_t *note, size_t len,
+audit_cosign(struct audit_log *log, struct db *db, const uint8_t *note, size_t len,
     const char *witness, const uint8_t witness_pk[32], int64_t now)
 {
 	sqlite3_stmt *st = NULL;
@@ -676,8 +721,7 @@ audit_cosign(struct audit_log *log, sqlite3 *db, const uint8_t *note, size_t len
 	if ((rc = note_verify_cosignature(&n, witness, witness_pk, &found, &ts)) != PU_OK)
 		return rc;
 	/* It must be a checkpoint this gateway signed, byte for byte. */
-	if (sqlite3_prepare_v2(db, "SELECT note FROM checkpoints WHERE size = ?", -1, &st,
-	    NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "SELECT note FROM checkpoints WHERE size = ?")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)n.tree_size);
 	rc = PU_ERR_COSIGN_CHECKPOINT;
@@ -685,24 +729,24 @@ audit_cosign(struct audit_log *log, sqlite3 *db, const uint8_t *note, size_t len
 	    != NULL && note_parse((const uint8_t *)stored, strlen(stored), &mine) == PU_OK &&
 	    mine.text_len == n.text_len && memcmp(mine.buf, n.buf, n.text_len) == 0)
 		rc = PU_OK;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	st = NULL;
 	if (rc != PU_OK || (rc = sig_line_of(&n, witness, &off, &line_len)) != PU_OK)
 		return rc;
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO cosignatures (size, witness, line, at) "
-	    "VALUES (?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+	if ((st = db_stmt(db, "INSERT OR REPLACE INTO cosignatures (size, witness, line, at) "
+	    "VALUES (?, ?, ?, ?)")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)n.tree_size);
 	sqlite3_bind_text(st, 2, witness, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, (const char *)n.buf + off, (int)line_len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, now);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc == PU_OK ? witnessed_load(log, db) : rc;
 }
 
 int
-audit_head(sqlite3 *db, uint64_t known_size, uint8_t **out, size_t *out_len)
+audit_head(struct db *db, uint64_t known_size, uint8_t **out, size_t *out_len)
 {
 	Puente__CheckpointAnswer a = PUENTE__CHECKPOINT_ANSWER__INIT;
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
@@ -713,7 +757,7 @@ audit_head(sqlite3 *db, uint64_t known_size, uint8_t **out, size_t *out_len)
 	int64_t at;
 	int rc;
 
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+	if (db_run(db, "BEGIN") != PU_OK)
 		return PU_ERR_STORE;
 	if ((rc = audit_newest_checkpoint(db, &note, &size)) == PU_OK &&
 	    (rc = audit_witnessed(db, &witnessed, &at)) == PU_OK && note != NULL) {
@@ -731,7 +775,7 @@ audit_head(sqlite3 *db, uint64_t known_size, uint8_t **out, size_t *out_len)
 			a.n_consistency_proof = n;
 		}
 	}
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	db_run(db, "COMMIT");
 	if (rc == PU_OK && note == NULL)
 		rc = PU_ERR_AUDIT_STATE;	/* every gateway signs a checkpoint when it starts */
 	if (rc == PU_OK)

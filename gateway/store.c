@@ -19,6 +19,7 @@
 #include "pb.h"
 #include "pu_err.h"
 #include "receipt.h"
+#include "db.h"
 #include "store.h"
 
 /* Message states. */
@@ -44,7 +45,7 @@ struct worker {
 	struct store *store;
 	pthread_t thread;
 	struct queue q;
-	sqlite3 *db;
+	struct db db;
 	int is_writer;
 };
 
@@ -66,9 +67,15 @@ struct store {
 };
 
 static const char *const schema =
+	/*
+	 * Rows in arrival order (seq): a message and its overflow pages are appended, and a
+	 * lookup by msg_id reads the small index, not a random page of ciphertext. The
+	 * header's hash needs no index of its own: the msg_id is inside the header.
+	 */
 	"CREATE TABLE IF NOT EXISTS messages ("
-	"  msg_id BLOB PRIMARY KEY,"
-	"  header_hash BLOB NOT NULL UNIQUE,"
+	"  seq INTEGER PRIMARY KEY,"
+	"  msg_id BLOB NOT NULL UNIQUE,"
+	"  header_hash BLOB NOT NULL,"
 	"  sender TEXT NOT NULL, type INTEGER NOT NULL, adoption_scope INTEGER NOT NULL,"
 	"  case_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
 	"  respond_by INTEGER NOT NULL, in_reply_to BLOB,"
@@ -77,7 +84,7 @@ static const char *const schema =
 	"  accepted_at INTEGER NOT NULL, audit_index INTEGER NOT NULL,"
 	"  directory_serial INTEGER NOT NULL, receipt BLOB NOT NULL,"
 	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
-	"  purged INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"  purged INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
@@ -232,44 +239,43 @@ on_async(uv_async_t *a)
 	}
 }
 
-/* ---- SQLite helpers ---------------------------------------------------------------- */
+/* ---- SQLite ---------------------------------------------------------------------- */
 
 static int
-db_exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
-}
-
-static sqlite3_stmt *
-db_prepare(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return NULL;
-	return st;
-}
-
-static int
-db_open(const char *path, sqlite3 **db, int writer)
+store_db_open(const char *path, struct db *db, int writer)
 {
 	/* The reader writes nothing but WAL checkpoints, which need a writable handle. */
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
 
-	if (sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	if (db_open(db, path, flags) != PU_OK)
 		return PU_ERR_STORE;
-	sqlite3_busy_timeout(*db, 5000);
+	sqlite3_busy_timeout(db->h, 5000);
 	/* SQLite quietly opens a file it may not write read-only: the writer must refuse. */
-	if (writer && sqlite3_db_readonly(*db, "main") == 1)
+	if (writer && sqlite3_db_readonly(db->h, "main") == 1)
 		return PU_ERR_STORE_READONLY;
 	if (writer) {
-		/* Durable commits; WAL checkpoints are run by the reader, off the commit path. */
-		if (db_exec(*db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;") != PU_OK ||
-		    db_exec(*db, schema) != PU_OK || audit_schema(*db) != PU_OK)
+		/*
+		 * Durable commits; WAL checkpoints are run by the reader, off the commit path.
+		 * The page cache holds a whole batch's pages (no spilling mid-transaction), and
+		 * the statement journal that undoes one request's savepoint stays in memory: in
+		 * a temporary file it cost two system calls per page written.
+		 */
+		if (db_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
+		    "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;") != PU_OK ||
+		    db_script(db, schema) != PU_OK || audit_schema(db) != PU_OK)
 			return PU_ERR_STORE;
 	}
 	return PU_OK;
+}
+
+/* Undo a savepoint's writes and drop it: the two statements, each prepared once. */
+static int
+savepoint_undo(struct db *db, const char *rollback_to, const char *release)
+{
+	int rc = db_run(db, rollback_to);
+
+	return db_run(db, release) == PU_OK ? rc : PU_ERR_STORE;
 }
 
 /* ---- writer: one request inside the batch's transaction ------------------------------ */
@@ -345,7 +351,7 @@ spool_commit(struct store *s, const struct store_req *r)
 
 /* The request's audit entry, appended to the tree. */
 static int
-request_leaf(struct store *s, sqlite3 *db, struct store_req *r)
+request_leaf(struct store *s, struct db *db, struct store_req *r)
 {
 	return audit_append(&s->audit, db, &r->audit_leaf, &r->audit_leaf_len, &r->audit_index);
 }
@@ -383,25 +389,25 @@ sign_receipt(struct store *s, struct store_req *r)
 }
 
 static int
-update_receipt(sqlite3 *db, const struct store_req *r)
+update_receipt(struct db *db, const struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE messages SET receipt = ? WHERE msg_id = ?");
+	sqlite3_stmt *st = db_stmt(db, "UPDATE messages SET receipt = ? WHERE msg_id = ?");
 	int rc;
 
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_blob(st, 1, r->receipt, (int)r->receipt_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db) == 1 ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db->h) == 1 ? PU_OK : PU_ERR_STORE;
+	db_done(db, st);
 	return rc;
 }
 
 /* The msg_id is taken: same header gets the original receipt, another header a conflict. */
 static int
-submit_existing(sqlite3 *db, struct store_req *r)
+submit_existing(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT header_hash, receipt FROM messages WHERE msg_id = ?");
+	sqlite3_stmt *st = db_stmt(db, "SELECT header_hash, receipt FROM messages WHERE msg_id = ?");
 	int rc = PU_ERR_STORE;
 
 	if (st == NULL)
@@ -425,18 +431,18 @@ submit_existing(sqlite3 *db, struct store_req *r)
 			rc = PU_ERR_CONFLICT;
 		}
 	} else {
-		/* The header hash is taken under another msg_id: a conflict too. */
+		/* Not stored: r->found stays 0, and the caller goes on to store it. */
 		rc = PU_ERR_CONFLICT;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* Add delta (may be negative) to a sender's queued bytes. */
 static int
-quota_add(sqlite3 *db, const char *sender, int64_t delta)
+quota_add(struct db *db, const char *sender, int64_t delta)
 {
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO quota (sender, queued) VALUES (?, ?) "
+	sqlite3_stmt *st = db_stmt(db, "INSERT INTO quota (sender, queued) VALUES (?, ?) "
 	    "ON CONFLICT (sender) DO UPDATE SET queued = MAX(0, queued + excluded.queued)");
 	int rc;
 
@@ -445,15 +451,15 @@ quota_add(sqlite3 *db, const char *sender, int64_t delta)
 	sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, delta);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* A message leaves the queue (answered by all, or expired): free its sender's quota. */
 static int
-message_finish(sqlite3 *db, const uint8_t *msg_id, int state)
+message_finish(struct db *db, const uint8_t *msg_id, int state)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE messages SET state = ? WHERE msg_id = ? AND "
+	sqlite3_stmt *st = db_stmt(db, "UPDATE messages SET state = ? WHERE msg_id = ? AND "
 	    "state = 0 RETURNING sender, content_length");
 	int rc = PU_OK;
 
@@ -466,17 +472,17 @@ message_finish(sqlite3 *db, const uint8_t *msg_id, int state)
 		int64_t len = sqlite3_column_int64(st, 1);
 		snprintf(sender, sizeof(sender), "%s", (const char *)sqlite3_column_text(st, 0));
 		sqlite3_step(st);
-		sqlite3_finalize(st);
+		db_done(db, st);
 		return quota_add(db, sender, -len);
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-quota_check(struct store *s, sqlite3 *db, const struct store_req *r)
+quota_check(struct store *s, struct db *db, const struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT COALESCE((SELECT queued FROM quota WHERE "
+	sqlite3_stmt *st = db_stmt(db, "SELECT COALESCE((SELECT queued FROM quota WHERE "
 	    "sender = ?), 0)");
 	int rc = PU_ERR_STORE;
 
@@ -487,17 +493,17 @@ quota_check(struct store *s, sqlite3 *db, const struct store_req *r)
 		uint64_t queued = (uint64_t)sqlite3_column_int64(st, 0);
 		rc = queued + r->content_length > s->lim.sender_quota ? PU_ERR_QUOTA : PU_OK;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-submit_insert(sqlite3 *db, struct store_req *r)
+submit_insert(struct db *db, struct store_req *r)
 {
 	sqlite3_stmt *st;
 	int src;
 
-	st = db_prepare(db, "INSERT INTO messages (msg_id, header_hash, sender, type, adoption_scope,"
+	st = db_stmt(db, "INSERT INTO messages (msg_id, header_hash, sender, type, adoption_scope,"
 	    " case_id, created_at, expires_at, respond_by, in_reply_to, content_length, chunk_count,"
 	    " header, body, accepted_at, audit_index, directory_serial, receipt, state)"
 	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
@@ -525,16 +531,16 @@ submit_insert(sqlite3 *db, struct store_req *r)
 	/* Signed at the end of the batch, with its checkpoint (update_receipt). */
 	sqlite3_bind_zeroblob(st, 18, 0);
 	src = sqlite3_step(st);
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (src == SQLITE_CONSTRAINT)
 		return PU_ERR_CONFLICT;
 	return src == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
 }
 
 static int
-deliveries_insert(sqlite3 *db, const struct store_req *r)
+deliveries_insert(struct db *db, const struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "INSERT INTO deliveries (msg_id, recipient, state, "
+	sqlite3_stmt *st = db_stmt(db, "INSERT INTO deliveries (msg_id, recipient, state, "
 	    "updated_at) VALUES (?, ?, ?, ?)");
 	int rc = PU_OK;
 
@@ -551,7 +557,7 @@ deliveries_insert(sqlite3 *db, const struct store_req *r)
 			rc = PU_ERR_STORE;
 		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
@@ -560,12 +566,12 @@ deliveries_insert(sqlite3 *db, const struct store_req *r)
  * message (quota, a msg_id taken by a racing session) leaves the rest of the batch intact.
  */
 static int
-do_submit(struct store *s, sqlite3 *db, struct store_req *r)
+do_submit(struct store *s, struct db *db, struct store_req *r)
 {
 	struct merkle_frontier before = s->audit.tree;
 	int rc;
 
-	if (db_exec(db, "SAVEPOINT msg") != PU_OK)
+	if (db_run(db, "SAVEPOINT msg") != PU_OK)
 		return PU_ERR_STORE;
 	/*
 	 * Stored already (a retry that raced us, or a msg_id taken by another header): the
@@ -575,7 +581,7 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 		char part[2200];
 		part_path(s, r, part, sizeof(part));
 		unlink(part);
-		db_exec(db, "RELEASE msg");
+		db_run(db, "RELEASE msg");
 		return rc;
 	}
 	if ((rc = quota_check(s, db, r)) != PU_OK)
@@ -586,7 +592,7 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		goto undo;
 	if ((rc = submit_insert(db, r)) == PU_ERR_CONFLICT) {
-		db_exec(db, "ROLLBACK TO msg; RELEASE msg");
+		savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg");
 		s->audit.tree = before;
 		/* The loser of a race gets the winner's answer. */
 		return submit_existing(db, r);
@@ -597,17 +603,17 @@ do_submit(struct store *s, sqlite3 *db, struct store_req *r)
 		rc = quota_add(db, r->agency, (int64_t)r->content_length);
 	if (rc != PU_OK)
 		goto undo;
-	return db_exec(db, "RELEASE msg");
+	return db_run(db, "RELEASE msg");
 undo:
-	db_exec(db, "ROLLBACK TO msg; RELEASE msg");
+	savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg");
 	s->audit.tree = before;
 	return rc;
 }
 
 static int
-do_delivered(struct store *s, sqlite3 *db, struct store_req *r)
+do_delivered(struct store *s, struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE deliveries SET state = 1, updated_at = ? "
+	sqlite3_stmt *st = db_stmt(db, "UPDATE deliveries SET state = 1, updated_at = ? "
 	    "WHERE msg_id = ? AND recipient = ? AND state = 0");
 	int rc;
 
@@ -617,21 +623,21 @@ do_delivered(struct store *s, sqlite3 *db, struct store_req *r)
 	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->agency, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == PU_OK)
 		rc = request_leaf(s, db, r);
 	return rc;
 }
 
 static int
-do_receipt(struct store *s, sqlite3 *db, struct store_req *r)
+do_receipt(struct store *s, struct db *db, struct store_req *r)
 {
 	sqlite3_stmt *st;
 	int rc, changed;
 
 	/* Only a recipient the message was delivered to may answer for it. */
 	/* Delivered and not yet answered: a second receipt never overwrites the first. */
-	st = db_prepare(db, "UPDATE deliveries SET state = 2, outcome = ?, receipt = ?, "
+	st = db_stmt(db, "UPDATE deliveries SET state = 2, outcome = ?, receipt = ?, "
 	    "updated_at = ? WHERE msg_id = ? AND recipient = ? AND state = 1");
 	if (st == NULL)
 		return PU_ERR_STORE;
@@ -641,8 +647,8 @@ do_receipt(struct store *s, sqlite3 *db, struct store_req *r)
 	sqlite3_bind_blob(st, 4, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, r->agency, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	changed = sqlite3_changes(db);
-	sqlite3_finalize(st);
+	changed = sqlite3_changes(db->h);
+	db_done(db, st);
 	if (rc != PU_OK)
 		return rc;
 	if (changed == 0)
@@ -654,19 +660,19 @@ do_receipt(struct store *s, sqlite3 *db, struct store_req *r)
 		 * PFPNNA opened it (its receipt's MAC proves K really was wrapped for it, so a
 		 * sender cannot bypass review with a stanza that does not open).
 		 */
-		sqlite3_stmt *rel = db_prepare(db, "UPDATE deliveries SET state = 0, updated_at = ? "
+		sqlite3_stmt *rel = db_stmt(db, "UPDATE deliveries SET state = 0, updated_at = ? "
 		    "WHERE msg_id = ? AND state = 3");
 		if (rel == NULL)
 			return PU_ERR_STORE;
 		sqlite3_bind_int64(rel, 1, now_s());
 		sqlite3_bind_blob(rel, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 		rc = sqlite3_step(rel) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-		sqlite3_finalize(rel);
+		db_done(db, rel);
 		if (rc != PU_OK)
 			return rc;
 	}
 	/* Every recipient answered: the message no longer counts against the sender's quota. */
-	sqlite3_stmt *open_st = db_prepare(db, "SELECT COUNT(*) FROM deliveries WHERE msg_id = ? "
+	sqlite3_stmt *open_st = db_stmt(db, "SELECT COUNT(*) FROM deliveries WHERE msg_id = ? "
 	    "AND state IN (0, 1, 3)");
 	int still_open = 1;
 	if (open_st == NULL)
@@ -674,19 +680,19 @@ do_receipt(struct store *s, sqlite3 *db, struct store_req *r)
 	sqlite3_bind_blob(open_st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	if (sqlite3_step(open_st) == SQLITE_ROW)
 		still_open = sqlite3_column_int(open_st, 0) > 0;
-	sqlite3_finalize(open_st);
+	db_done(db, open_st);
 	return still_open ? PU_OK : message_finish(db, r->msg_id, MSG_DONE);
 }
 
 /* The signed notice to the sender of an expired message, and its audit leaf. */
 static int
-expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *sender,
+expire_one(struct store *s, struct db *db, const uint8_t *msg_id, const char *sender,
     const char *case_id, int type, const uint8_t *header_hash)
 {
 	Puente__NonDeliveryNotice n = PUENTE__NON_DELIVERY_NOTICE__INIT;
 	Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
 	char *undelivered[PU_MAX_RECIPIENTS];
-	sqlite3_stmt *st = db_prepare(db, "SELECT recipient FROM deliveries WHERE msg_id = ? "
+	sqlite3_stmt *st = db_stmt(db, "SELECT recipient FROM deliveries WHERE msg_id = ? "
 	    "AND state IN (0, 1, 3) ORDER BY recipient");
 	uint8_t *notice = NULL, *leaf = NULL;
 	size_t notice_len, leaf_len, n_und = 0;
@@ -698,7 +704,7 @@ expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *send
 	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	while (n_und < PU_MAX_RECIPIENTS && sqlite3_step(st) == SQLITE_ROW)
 		undelivered[n_und++] = strdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
+	db_done(db, st);
 	n.gateway_id = s->signer.gateway_id;
 	n.msg_id.data = (uint8_t *)msg_id;
 	n.msg_id.len = PU_MSG_ID_LEN;
@@ -723,24 +729,24 @@ expire_one(struct store *s, sqlite3 *db, const uint8_t *msg_id, const char *send
 	if (audit_encode(&e, &leaf, &leaf_len) != PU_OK ||
 	    audit_append(&s->audit, db, &leaf, &leaf_len, &index) != PU_OK)
 		goto out;
-	if ((st = db_prepare(db, "INSERT OR REPLACE INTO notices (msg_id, sender, notice, sent) "
+	if ((st = db_stmt(db, "INSERT OR REPLACE INTO notices (msg_id, sender, notice, sent) "
 	    "VALUES (?, ?, ?, 0)")) == NULL)
 		goto out;
 	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, sender, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, notice, (int)notice_len, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc != PU_OK)
 		goto out;
-	if ((st = db_prepare(db, "UPDATE deliveries SET state = 4 WHERE msg_id = ? AND "
+	if ((st = db_stmt(db, "UPDATE deliveries SET state = 4 WHERE msg_id = ? AND "
 	    "state IN (0, 1, 3)")) == NULL) {
 		rc = PU_ERR_STORE;
 		goto out;
 	}
 	sqlite3_bind_blob(st, 1, msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc == PU_OK)
 		rc = message_finish(db, msg_id, MSG_EXPIRED);
 out:
@@ -758,9 +764,9 @@ out:
  * replies are counted.
  */
 static int
-do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
+do_sweep(struct store *s, struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT msg_id, sender, case_id, type, header_hash "
+	sqlite3_stmt *st = db_stmt(db, "SELECT msg_id, sender, case_id, type, header_hash "
 	    "FROM messages WHERE state = 0 AND expires_at <= ? LIMIT 256");
 	int64_t now = now_s();
 	int rc = PU_OK;
@@ -778,11 +784,11 @@ do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
 		rc = expire_one(s, db, id, sender, case_id, sqlite3_column_int(st, 3), hh);
 		r->expired++;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc != PU_OK)
 		return rc;
 	/* Retention: drop the ciphertext of finished messages. */
-	if ((st = db_prepare(db, "SELECT msg_id, chunk_count FROM messages WHERE state IN (1, 2) "
+	if ((st = db_stmt(db, "SELECT msg_id, chunk_count FROM messages WHERE state IN (1, 2) "
 	    "AND purged = 0 AND accepted_at < ?")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, now - (int64_t)r->retention_days * 86400);
@@ -794,32 +800,32 @@ do_sweep(struct store *s, sqlite3 *db, struct store_req *r)
 		}
 		r->purged++;
 	}
-	sqlite3_finalize(st);
-	if ((st = db_prepare(db, "UPDATE messages SET body = NULL, purged = 1 WHERE "
+	db_done(db, st);
+	if ((st = db_stmt(db, "UPDATE messages SET body = NULL, purged = 1 WHERE "
 	    "state IN (1, 2) AND purged = 0 AND accepted_at < ?")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, now - (int64_t)r->retention_days * 86400);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (rc != PU_OK)
 		return rc;
 	/* Replies owed: a deadline passed and no reply from a recipient arrived. */
-	if ((st = db_prepare(db, "SELECT COUNT(*) FROM messages m WHERE m.respond_by > 0 AND "
+	if ((st = db_stmt(db, "SELECT COUNT(*) FROM messages m WHERE m.respond_by > 0 AND "
 	    "m.respond_by < ? AND NOT EXISTS (SELECT 1 FROM messages r WHERE r.in_reply_to = "
 	    "m.msg_id)")) == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_int64(st, 1, now);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		r->overdue = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return PU_OK;
 }
 
 /* Only the notice that was sent is marked (one per request: msg_id). */
 static int
-do_notices_sent(sqlite3 *db, struct store_req *r)
+do_notices_sent(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "UPDATE notices SET sent = 1 WHERE sender = ? AND msg_id = ?");
+	sqlite3_stmt *st = db_stmt(db, "UPDATE notices SET sent = 1 WHERE sender = ? AND msg_id = ?");
 	int rc;
 
 	if (st == NULL)
@@ -827,15 +833,15 @@ do_notices_sent(sqlite3 *db, struct store_req *r)
 	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 /* Only a recipient the message was delivered to can say it opened that very header. */
 static int
-do_open(struct store *s, sqlite3 *db, struct store_req *r)
+do_open(struct store *s, struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM deliveries d JOIN messages m USING (msg_id) "
+	sqlite3_stmt *st = db_stmt(db, "SELECT 1 FROM deliveries d JOIN messages m USING (msg_id) "
 	    "WHERE d.msg_id = ? AND d.recipient = ? AND d.state IN (1, 2) AND m.header_hash = ?");
 	int found;
 
@@ -845,14 +851,14 @@ do_open(struct store *s, sqlite3 *db, struct store_req *r)
 	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, r->header_hash, PU_HASH_LEN, SQLITE_STATIC);
 	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	if (!found)
 		return PU_ERR_NOT_DELIVERED;
 	return request_leaf(s, db, r);
 }
 
 static int
-writer_one(struct store *s, sqlite3 *db, struct store_req *r)
+writer_one(struct store *s, struct db *db, struct store_req *r)
 {
 	switch (r->kind) {
 	case STORE_CHUNK:
@@ -907,7 +913,7 @@ wants_proof(const struct store_req *r)
  * inclusion proof, and each recorded receipt or statement the same for its ACK.
  */
 static int
-finish_batch(struct store *s, sqlite3 *db, struct store_req *batch)
+finish_batch(struct store *s, struct db *db, struct store_req *batch)
 {
 	int rc;
 
@@ -916,7 +922,7 @@ finish_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
 		if (!wants_proof(r))
 			continue;
-		if ((rc = audit_inclusion_proof(db, r->audit_index, s->audit.tree.size, r->proof,
+		if ((rc = audit_writer_proof(&s->audit, db, r->audit_index, r->proof,
 		    &r->proof_len)) != PU_OK)
 			return rc;
 		free(r->checkpoint);
@@ -944,16 +950,16 @@ finish_batch(struct store *s, sqlite3 *db, struct store_req *batch)
  * in-memory tree goes back to where the batch began.
  */
 static void
-writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
+writer_batch(struct store *s, struct db *db, struct store_req *batch)
 {
-	int in_txn = db_exec(db, "BEGIN IMMEDIATE") == PU_OK, lost = 0;
+	int in_txn = db_run(db, "BEGIN IMMEDIATE") == PU_OK, lost = 0;
 	unsigned n_msgs = 0, n_leaves = 0;
 	struct merkle_frontier start = s->audit.tree, before;
 	uint64_t signed_size = s->audit.signed_size;
 
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
 		/* Each request in a savepoint: one that fails leaves none of its writes behind. */
-		if (in_txn && !lost && db_exec(db, "SAVEPOINT req") != PU_OK)
+		if (in_txn && !lost && db_run(db, "SAVEPOINT req") != PU_OK)
 			lost = 1;
 		before = s->audit.tree;
 		r->rc = in_txn && !lost ? writer_one(s, db, r) : PU_ERR_STORE;
@@ -961,10 +967,11 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 		 * On a full disk or an I/O error SQLite may roll the whole transaction back
 		 * itself; what follows would then run outside it. Fail the batch instead.
 		 */
-		if (in_txn && !lost && sqlite3_get_autocommit(db))
+		if (in_txn && !lost && sqlite3_get_autocommit(db->h))
 			lost = 1;
 		if (in_txn && !lost)
-			db_exec(db, r->rc == PU_OK ? "RELEASE req" : "ROLLBACK TO req; RELEASE req");
+			r->rc == PU_OK ? db_run(db, "RELEASE req") :
+			    savepoint_undo(db, "ROLLBACK TO req", "RELEASE req");
 		if (r->rc != PU_OK)
 			s->audit.tree = before;
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
@@ -972,11 +979,11 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 		if (is_commit_kind(r->kind) && r->kind != STORE_COSIGN && r->rc == PU_OK && !r->found)
 			n_leaves++;
 	}
-	if (in_txn && !lost && (finish_batch(s, db, batch) != PU_OK || sqlite3_get_autocommit(db)))
+	if (in_txn && !lost && (finish_batch(s, db, batch) != PU_OK || sqlite3_get_autocommit(db->h)))
 		lost = 1;
-	if (in_txn && (lost || db_exec(db, "COMMIT") != PU_OK)) {
-		int why = sqlite3_errcode(db) == SQLITE_FULL ? PU_ERR_STORE_FULL : PU_ERR_STORE;
-		db_exec(db, "ROLLBACK");
+	if (in_txn && (lost || db_run(db, "COMMIT") != PU_OK)) {
+		int why = sqlite3_errcode(db->h) == SQLITE_FULL ? PU_ERR_STORE_FULL : PU_ERR_STORE;
+		db_run(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next)
 			if (is_commit_kind(r->kind) && (r->rc == PU_OK || r->rc == PU_ERR_STORE))
 				r->rc = why;
@@ -993,9 +1000,9 @@ writer_batch(struct store *s, sqlite3 *db, struct store_req *batch)
 
 /* A reply: who sent the original, about which case, and was the replier a recipient? */
 static int
-lookup_original(sqlite3 *db, struct store_req *r)
+lookup_original(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT m.sender, m.case_id, (SELECT COUNT(*) FROM "
+	sqlite3_stmt *st = db_stmt(db, "SELECT m.sender, m.case_id, (SELECT COUNT(*) FROM "
 	    "deliveries d WHERE d.msg_id = m.msg_id AND d.recipient = ?) FROM messages m "
 	    "WHERE m.msg_id = ?");
 
@@ -1011,12 +1018,12 @@ lookup_original(sqlite3 *db, struct store_req *r)
 		    (const char *)sqlite3_column_text(st, 1));
 		r->original_to_me = sqlite3_column_int(st, 2) > 0;
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return PU_OK;
 }
 
 static int
-do_lookup(sqlite3 *db, struct store_req *r)
+do_lookup(struct db *db, struct store_req *r)
 {
 	int rc = submit_existing(db, r);
 
@@ -1029,9 +1036,9 @@ do_lookup(sqlite3 *db, struct store_req *r)
 }
 
 static int
-do_inbox(sqlite3 *db, struct store_req *r)
+do_inbox(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT m.msg_id, m.sender, m.type, m.case_id, "
+	sqlite3_stmt *st = db_stmt(db, "SELECT m.msg_id, m.sender, m.type, m.case_id, "
 	    "m.created_at, m.respond_by, m.content_length FROM deliveries d JOIN messages m "
 	    "USING (msg_id) WHERE d.recipient = ? AND d.state < 2 AND m.expires_at > ? "
 	    "ORDER BY m.accepted_at, m.audit_index LIMIT ?");
@@ -1040,7 +1047,7 @@ do_inbox(sqlite3 *db, struct store_req *r)
 	if (st == NULL)
 		return PU_ERR_STORE;
 	if ((r->entries = calloc(r->limit ? r->limit : 1, sizeof(*r->entries))) == NULL) {
-		sqlite3_finalize(st);
+		db_done(db, st);
 		return PU_ERR_NOMEM;
 	}
 	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
@@ -1058,7 +1065,7 @@ do_inbox(sqlite3 *db, struct store_req *r)
 	}
 	if (step != SQLITE_DONE)
 		rc = PU_ERR_STORE;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
@@ -1074,9 +1081,9 @@ copy_blob(sqlite3_stmt *st, int col, uint8_t **out, size_t *len)
 }
 
 static int
-do_fetch(sqlite3 *db, struct store_req *r)
+do_fetch(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT m.header, m.chunk_count, m.accepted_at FROM "
+	sqlite3_stmt *st = db_stmt(db, "SELECT m.header, m.chunk_count, m.accepted_at FROM "
 	    "deliveries d JOIN messages m USING (msg_id) WHERE d.msg_id = ? AND d.recipient = ? "
 	    "AND d.state < 2");
 	int rc = PU_ERR_NOT_QUEUED;
@@ -1090,14 +1097,14 @@ do_fetch(sqlite3 *db, struct store_req *r)
 		r->chunk_count = (uint32_t)sqlite3_column_int(st, 1);
 		r->accepted_at = sqlite3_column_int64(st, 2);
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-do_read_chunk(struct store *s, sqlite3 *db, struct store_req *r)
+do_read_chunk(struct store *s, struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT chunk_count, content_length, body FROM messages "
+	sqlite3_stmt *st = db_stmt(db, "SELECT chunk_count, content_length, body FROM messages "
 	    "WHERE msg_id = ?");
 	int rc = PU_ERR_NOT_QUEUED;
 
@@ -1129,13 +1136,13 @@ do_read_chunk(struct store *s, sqlite3 *db, struct store_req *r)
 			}
 		}
 	}
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
-/* Column 0 of each row of a bound statement into r->list (at most max rows); finalizes st. */
+/* Column 0 of each row of a bound statement into r->list (at most max rows); done with st after. */
 static int
-collect_blobs(sqlite3_stmt *st, struct store_req *r, size_t max)
+collect_blobs(struct db *db, sqlite3_stmt *st, struct store_req *r, size_t max)
 {
 	int rc = PU_OK;
 
@@ -1146,14 +1153,14 @@ collect_blobs(sqlite3_stmt *st, struct store_req *r, size_t max)
 	while (rc == PU_OK && r->n_list < max && sqlite3_step(st) == SQLITE_ROW)
 		if ((rc = copy_blob(st, 0, &r->list[r->n_list], &r->list_len[r->n_list])) == PU_OK)
 			r->n_list++;
-	sqlite3_finalize(st);
+	db_done(db, st);
 	return rc;
 }
 
 static int
-do_receipts(sqlite3 *db, struct store_req *r)
+do_receipts(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT d.receipt FROM deliveries d JOIN messages m "
+	sqlite3_stmt *st = db_stmt(db, "SELECT d.receipt FROM deliveries d JOIN messages m "
 	    "USING (msg_id) WHERE d.msg_id = ? AND m.sender = ? AND d.receipt IS NOT NULL "
 	    "ORDER BY d.recipient");
 
@@ -1161,23 +1168,23 @@ do_receipts(sqlite3 *db, struct store_req *r)
 		return PU_ERR_STORE;
 	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, r->agency, -1, SQLITE_STATIC);
-	return collect_blobs(st, r, PU_MAX_RECIPIENTS);
+	return collect_blobs(db, st, r, PU_MAX_RECIPIENTS);
 }
 
 static int
-do_notices(sqlite3 *db, struct store_req *r)
+do_notices(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_prepare(db, "SELECT notice FROM notices WHERE sender = ? AND sent = 0 "
+	sqlite3_stmt *st = db_stmt(db, "SELECT notice FROM notices WHERE sender = ? AND sent = 0 "
 	    "LIMIT 16");
 
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_text(st, 1, r->agency, -1, SQLITE_STATIC);
-	return collect_blobs(st, r, 16);
+	return collect_blobs(db, st, r, 16);
 }
 
 static int
-do_audit_answer(sqlite3 *db, struct store_req *r)
+do_audit_answer(struct db *db, struct store_req *r)
 {
 	uint8_t *answer;
 	size_t len;
@@ -1192,7 +1199,7 @@ do_audit_answer(sqlite3 *db, struct store_req *r)
 }
 
 static int
-reader_one(struct store *s, sqlite3 *db, struct store_req *r)
+reader_one(struct store *s, struct db *db, struct store_req *r)
 {
 	switch (r->kind) {
 	case STORE_LOOKUP:
@@ -1208,7 +1215,7 @@ reader_one(struct store *s, sqlite3 *db, struct store_req *r)
 	case STORE_NOTICES:
 		return do_notices(db, r);
 	case STORE_CHECKPOINT:
-		return sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+		return sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
 		    SQLITE_OK ? PU_OK : PU_ERR_STORE;
 	case STORE_AUDIT_ANSWER:
 		return do_audit_answer(db, r);
@@ -1231,9 +1238,9 @@ worker_main(void *arg)
 	while ((batch = queue_take(&w->q, w->is_writer ? s->lim.batch_max : 1,
 	    w->is_writer ? s->lim.delay_us : 0)) != NULL) {
 		if (w->is_writer) {
-			writer_batch(s, w->db, batch);
+			writer_batch(s, &w->db, batch);
 		} else {
-			batch->rc = reader_one(s, w->db, batch);
+			batch->rc = reader_one(s, &w->db, batch);
 		}
 		done_push_list(s, batch);
 	}
@@ -1246,7 +1253,7 @@ worker_main(void *arg)
 static void
 spool_recover(struct store *s)
 {
-	sqlite3_stmt *st = db_prepare(s->writer.db, "SELECT 1 FROM messages WHERE msg_id = ?");
+	sqlite3_stmt *st = db_stmt(&s->writer.db, "SELECT 1 FROM messages WHERE msg_id = ?");
 	DIR *d = opendir(s->spool);
 	struct dirent *e;
 
@@ -1275,7 +1282,7 @@ spool_recover(struct store *s)
 out:
 	if (d != NULL)
 		closedir(d);
-	sqlite3_finalize(st);
+	db_done(&s->writer.db, st);
 }
 
 static int
@@ -1285,8 +1292,8 @@ worker_start(struct store *s, struct worker *w, int is_writer, const char *db_pa
 
 	w->store = s;
 	w->is_writer = is_writer;
-	if ((rc = db_open(db_path, &w->db, is_writer)) == PU_OK && is_writer)
-		rc = audit_open(&s->audit, w->db, &s->signer.audit);
+	if ((rc = store_db_open(db_path, &w->db, is_writer)) == PU_OK && is_writer)
+		rc = audit_open(&s->audit, &w->db, &s->signer.audit);
 	if (rc == PU_OK) {
 		pthread_mutex_init(&w->q.mu, NULL);
 		pthread_cond_init(&w->q.cv, NULL);
@@ -1296,8 +1303,7 @@ worker_start(struct store *s, struct worker *w, int is_writer, const char *db_pa
 		pthread_mutex_destroy(&w->q.mu);
 		rc = PU_ERR_INTERNAL;
 	}
-	sqlite3_close(w->db);
-	w->db = NULL;
+	db_close(&w->db);
 	return rc;
 }
 
@@ -1309,7 +1315,7 @@ worker_stop(struct worker *w)
 	pthread_cond_broadcast(&w->q.cv);
 	pthread_mutex_unlock(&w->q.mu);
 	pthread_join(w->thread, NULL);
-	sqlite3_close(w->db);
+	db_close(&w->db);
 	pthread_cond_destroy(&w->q.cv);
 	pthread_mutex_destroy(&w->q.mu);
 }
@@ -1361,14 +1367,12 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 		goto fail;
 	}
 	s->async.data = s;
-	if ((rc = db_open(db_path, &s->writer.db, 1)) != PU_OK) {
-		sqlite3_close(s->writer.db);
-		s->writer.db = NULL;
+	if ((rc = store_db_open(db_path, &s->writer.db, 1)) != PU_OK) {
+		db_close(&s->writer.db);
 		goto fail_async;
 	}
 	spool_recover(s);
-	sqlite3_close(s->writer.db);
-	s->writer.db = NULL;
+	db_close(&s->writer.db);
 	if ((rc = worker_start(s, &s->writer, 1, db_path)) != PU_OK)
 		goto fail_async;
 	if ((rc = worker_start(s, &s->reader, 0, db_path)) != PU_OK) {
@@ -1448,25 +1452,18 @@ int
 store_each_msg_id(const char *data_dir, void (*fn)(void *, const uint8_t *), void *arg)
 {
 	char path[2200];
-	sqlite3 *db = NULL;
+	struct db db;
 	sqlite3_stmt *st;
-	int rc = PU_OK, step;
+	int rc = PU_ERR_STORE, step;
 
 	snprintf(path, sizeof(path), "%s/puente.db", data_dir);
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		sqlite3_close(db);
-		return PU_ERR_STORE;
+	if (db_open(&db, path, SQLITE_OPEN_READONLY) == PU_OK &&
+	    (st = db_stmt(&db, "SELECT msg_id FROM messages")) != NULL) {
+		while ((step = sqlite3_step(st)) == SQLITE_ROW)
+			if (sqlite3_column_bytes(st, 0) == PU_MSG_ID_LEN)
+				fn(arg, sqlite3_column_blob(st, 0));
+		rc = step == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
 	}
-	if ((st = db_prepare(db, "SELECT msg_id FROM messages")) == NULL) {
-		sqlite3_close(db);
-		return PU_ERR_STORE;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		if (sqlite3_column_bytes(st, 0) == PU_MSG_ID_LEN)
-			fn(arg, sqlite3_column_blob(st, 0));
-	if (step != SQLITE_DONE)
-		rc = PU_ERR_STORE;
-	sqlite3_finalize(st);
-	sqlite3_close(db);
+	db_close(&db);
 	return rc;
 }

@@ -362,6 +362,8 @@ run_scenario(const struct target *t, const struct scenario *sc)
 		}
 	}
 	gateway_commits(t, &c0, &s0);
+	printf("   sealed; sending\n");
+	fflush(stdout);
 	r.t0 = ceilings_now();
 	for (int k = 0; k < sc->conns; k++)
 		pthread_create(&th[k], NULL, conn_main, &cn[k]);

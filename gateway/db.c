@@ -1,0 +1,79 @@
+/*
+ * db.c - one SQLite connection and its prepared statements (see db.h).
+ */
+#include <stddef.h>
+
+#include "db.h"
+#include "pu_err.h"
+
+int
+db_open(struct db *db, const char *path, int flags)
+{
+	db->n_cached = 0;
+	if (sqlite3_open_v2(path, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		return PU_ERR_STORE;
+	return PU_OK;
+}
+
+void
+db_close(struct db *db)
+{
+	for (unsigned i = 0; i < db->n_cached; i++)
+		sqlite3_finalize(db->cached[i].st);
+	db->n_cached = 0;
+	sqlite3_close(db->h);
+	db->h = NULL;
+}
+
+sqlite3_stmt *
+db_stmt(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	for (unsigned i = 0; i < db->n_cached; i++) {
+		/* One in use already (a statement run inside its own loop) gets a fresh copy. */
+		if (db->cached[i].sql == sql && !sqlite3_stmt_busy(db->cached[i].st))
+			return db->cached[i].st;
+	}
+	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	if (db->n_cached < DB_CACHED_MAX)
+		db->cached[db->n_cached++] = (struct db_cached){ sql, st };
+	return st;
+}
+
+void
+db_done(struct db *db, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (unsigned i = 0; i < db->n_cached; i++) {
+		if (db->cached[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
+
+int
+db_run(struct db *db, const char *sql)
+{
+	sqlite3_stmt *st = db_stmt(db, sql);
+	int rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	rc = sqlite3_step(st) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	db_done(db, st);
+	return rc;
+}
+
+int
+db_script(struct db *db, const char *sql)
+{
+	return sqlite3_exec(db->h, sql, NULL, NULL, NULL) == SQLITE_OK ? PU_OK : PU_ERR_STORE;
+}
