@@ -118,10 +118,9 @@ server_each_session(struct server *srv, void (*fn)(struct session *))
 	}
 }
 
-void
-server_store_done(void *arg, struct store_req *r)
+static void
+store_done_one(struct server *srv, struct store_req *r)
 {
-	struct server *srv = arg;
 	struct session *s;
 
 	if (r->session == 0) {
@@ -147,6 +146,46 @@ server_store_done(void *arg, struct store_req *r)
 		return;
 	}
 	session_store_done(s, r);
+}
+
+void
+server_store_done(void *arg, struct store_req *list)
+{
+	struct server *srv = arg;
+	struct store_req *next;
+
+	/* One write per session for all the answers of a commit batch. */
+	server_cork(srv);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		list->next = NULL;
+		store_done_one(srv, list);
+	}
+	server_uncork(srv);
+}
+
+void
+server_cork(struct server *srv)
+{
+	srv->corked++;
+}
+
+void
+server_uncork(struct server *srv)
+{
+	struct session *s;
+
+	if (--srv->corked > 0)
+		return;
+	while ((s = srv->corked_sessions) != NULL) {
+		srv->corked_sessions = s->corked_next;
+		s->corked_next = NULL;
+		/* A session closed meanwhile has had its output flushed already. */
+		if (s->output_corked) {
+			s->output_corked = 0;
+			session_flush(s);
+		}
+	}
 }
 
 static int

@@ -52,6 +52,8 @@ struct server {
 	int dir_expired;			/* sessions refused until a newer directory */
 	int listening;
 	unsigned ticks;
+	unsigned corked;			/* server_cork depth */
+	struct session *corked_sessions;	/* with output waiting for server_uncork */
 	int64_t started_at;
 	struct server_stats st;
 };
@@ -80,6 +82,12 @@ void server_agency_each(struct server *srv, const char *agency,
 void server_audit_lifecycle(struct server *srv, Puente__AuditEvent event);
 
 /* Store completions are routed here, then to the session that asked. */
-void server_store_done(void *arg, struct store_req *r);
+void server_store_done(void *arg, struct store_req *list);
+/*
+ * While corked (calls nest), what sessions send waits in their TLS buffers and leaves in
+ * one write per session at the last uncork, within the same loop callback.
+ */
+void server_cork(struct server *srv);
+void server_uncork(struct server *srv);
 
 #endif

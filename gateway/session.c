@@ -97,6 +97,13 @@ session_close(struct session *s)
 {
 	if (s->state == S_CLOSING)
 		return;
+	if (s->output_corked) {
+		/* What it was told before closing still goes (a failed write closes it). */
+		s->output_corked = 0;
+		session_flush(s);
+		if (s->state == S_CLOSING)
+			return;
+	}
 	if (s->sub.active && s->sub.count > 1 && s->sub.next > 0) {
 		/* Nothing half-stored: the upload's partial spool file goes, whoever closed. */
 		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
@@ -145,8 +152,8 @@ on_written(uv_write_t *w, int status)
 		session_resume(s);
 }
 
-/* Move TLS output to the socket. */
-static void
+/* Move TLS output to the socket now. */
+void
 session_flush(struct session *s)
 {
 	uint8_t tmp[READ_CHUNK_BYTES];
@@ -173,6 +180,21 @@ session_flush(struct session *s)
 	}
 }
 
+/* Move TLS output to the socket, at the server's uncork when it is corked. */
+static void
+session_output(struct session *s)
+{
+	if (s->state == S_CLOSING)
+		return;
+	if (s->srv->corked == 0) {
+		session_flush(s);
+	} else if (!s->output_corked) {
+		s->output_corked = 1;
+		s->corked_next = s->srv->corked_sessions;
+		s->srv->corked_sessions = s;
+	}
+}
+
 static void
 session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
 {
@@ -181,7 +203,7 @@ session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
 	buf_init(&b, PU_FRAME_MAX);
 	if (frame_encode_msg(&b, type, m) == PU_OK && tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
 		s->srv->st.frames_out++;
-		session_flush(s);
+		session_output(s);
 	} else {
 		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
 		session_close(s);
@@ -1191,7 +1213,7 @@ session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t l
 	if (frame_encode(&b, type, body, len) == PU_OK &&
 	    tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
 		s->srv->st.frames_out++;
-		session_flush(s);
+		session_output(s);
 	} else {
 		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
 		session_close(s);
@@ -1529,7 +1551,7 @@ session_process(struct session *s)
 		dispatch(s, s->fr.type, s->fr.body.data, s->fr.body.len);
 		frame_reader_next(&s->fr);
 	}
-	session_flush(s);
+	session_output(s);
 	/* While the store has our last frame, the kernel's buffers hold the peer back. */
 	if ((s->paused || backlogged(s)) && !s->read_stopped && s->state != S_CLOSING) {
 		uv_read_stop((uv_stream_t *)&s->tcp);
@@ -1561,7 +1583,7 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 }
 
 static void
-on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+session_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {
 	struct session *s = stream->data;
 	int rc;
@@ -1595,6 +1617,17 @@ on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 			return;
 	}
 	session_process(s);
+}
+
+/* Every frame of one read is answered in one write. */
+static void
+on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+	struct server *srv = ((struct session *)stream->data)->srv;
+
+	server_cork(srv);
+	session_read(stream, n, b);
+	server_uncork(srv);
 }
 
 static void

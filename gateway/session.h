@@ -58,6 +58,8 @@ struct session {
 	uv_tcp_t tcp;
 	uv_timer_t timer;
 	int open_handles;
+	struct session *corked_next;	/* in srv->corked_sessions while output_corked */
+	int output_corked;
 	enum session_state state;
 	struct tls_conn tls;
 	struct frame_reader fr;
@@ -81,6 +83,8 @@ int session_accept(struct server *srv);
 void session_store_done(struct session *s, struct store_req *r);
 /* Close now (after an ERROR frame when there is a TLS channel to carry it). */
 void session_fail(struct session *s, int rc, const char *why);
+/* Move the session's TLS output to its socket now (server_uncork calls it). */
+void session_flush(struct session *s);
 void session_tick(struct session *s, uint64_t now_ms);
 /* The directory changed: 0 when the session's agency may stay, else it is closed. */
 void session_recheck(struct session *s);

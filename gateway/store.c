@@ -226,17 +226,14 @@ static void
 on_async(uv_async_t *a)
 {
 	struct store *s = a->data;
-	struct store_req *list, *next;
+	struct store_req *list;
 
 	pthread_mutex_lock(&s->done_mu);
 	list = s->done_head;
 	s->done_head = s->done_tail = NULL;
 	pthread_mutex_unlock(&s->done_mu);
-	for (; list != NULL; list = next) {
-		next = list->next;
-		list->next = NULL;
+	if (list != NULL)
 		s->done(s->done_arg, list);
-	}
 }
 
 /* ---- SQLite ---------------------------------------------------------------------- */

@@ -136,8 +136,11 @@ struct store_limits {
 	uint64_t sender_quota;		/* queued ciphertext bytes per sender */
 };
 
-/* Called on the loop thread with each completed request; the callee owns it. */
-typedef void (*store_done_fn)(void *arg, struct store_req *r);
+/*
+ * Called on the loop thread with the requests completed since the last call, linked by
+ * next (so that their answers can leave in one write per session); the callee owns them.
+ */
+typedef void (*store_done_fn)(void *arg, struct store_req *list);
 
 struct store;
 
