@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "ceilings.h"
 
@@ -72,6 +73,51 @@ ceilings_crypto(struct ceilings *c, double seconds)
 	c->blake_mb_s = n * (CHUNK / CEILING_MIB) / (ceilings_now() - t0);
 	free(in);
 	free(out);
+}
+
+double
+ceilings_store(const char *dir, unsigned batch, size_t size, double seconds)
+{
+	char path[1200], side[1300];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	uint8_t key[16], *body = malloc(size);
+	double t0, rate = 0;
+	unsigned long n = 0;
+	int ok = body != NULL;
+
+	snprintf(path, sizeof(path), "%s/.puente-bench-store.db", dir);
+	unlink(path);
+	ok = ok && sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "CREATE TABLE m (seq INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE, body BLOB)",
+	    NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "INSERT INTO m (id, body) VALUES (?, ?)", -1, &st, NULL) ==
+	    SQLITE_OK;
+	if (ok)
+		randombytes_buf(body, size);
+	for (t0 = ceilings_now(); ok && ceilings_now() - t0 < seconds; ) {
+		ok = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+		for (unsigned i = 0; ok && i < batch; i++, n++) {
+			randombytes_buf(key, sizeof(key));
+			sqlite3_bind_blob(st, 1, key, sizeof(key), SQLITE_STATIC);
+			sqlite3_bind_blob(st, 2, body, (int)size, SQLITE_STATIC);
+			ok = sqlite3_step(st) == SQLITE_DONE;
+			sqlite3_reset(st);
+		}
+		ok = ok && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+	}
+	if (ok)
+		rate = n / (ceilings_now() - t0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(body);
+	unlink(path);
+	snprintf(side, sizeof(side), "%s-wal", path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", path);
+	unlink(side);
+	return rate;
 }
 
 int

@@ -28,5 +28,13 @@ void ceilings_crypto(struct ceilings *c, double seconds);
  * the write rate of disk_bytes made durable. 0 on success, -1 if dir cannot be written.
  */
 int ceilings_storage(struct ceilings *c, const char *dir, double seconds, size_t disk_bytes);
+/*
+ * Messages per second a bare SQLite store makes durable at `batch` per commit: one row of
+ * `size` bytes under a random 16-byte key each, WAL and synchronous=FULL as in the gateway,
+ * in a scratch database in dir, for `seconds`. What a store on this machine and file system
+ * does at that batch size before the gateway's own work (deliveries, audit, receipts).
+ * 0 if dir cannot be written.
+ */
+double ceilings_store(const char *dir, unsigned batch, size_t size, double seconds);
 
 #endif
