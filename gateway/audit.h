@@ -34,7 +34,7 @@ struct audit_signer {
 
 /*
  * The writer's recent tree nodes, so that the proofs of a batch's receipts are read from
- * memory: every leaf and subtree it appends goes in (a direct-mapped table, newest wins),
+ * memory: every leaf and subtree it appends or reads goes in (direct-mapped, newest wins),
  * and an entry counts only while it lies inside the current tree, so nodes of a rolled
  * back request or batch are never served (they are overwritten when re-appended).
  */

@@ -31,16 +31,18 @@ db_stmt(struct db *db, const char *sql)
 	sqlite3_stmt *st = NULL;
 
 	for (unsigned i = 0; i < db->n_cached; i++) {
-		/* One in use already (a statement run inside its own loop) gets a fresh copy. */
-		if (db->cached[i].sql == sql && !sqlite3_stmt_busy(db->cached[i].st))
+		/* One in use already (the same SQL run inside its own loop) gets another copy. */
+		if (db->cached[i].sql == sql && !db->cached[i].in_use) {
+			db->cached[i].in_use = 1;
 			return db->cached[i].st;
+		}
 	}
 	if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		sqlite3_finalize(st);
 		return NULL;
 	}
 	if (db->n_cached < DB_CACHED_MAX)
-		db->cached[db->n_cached++] = (struct db_cached){ sql, st };
+		db->cached[db->n_cached++] = (struct db_cached){ sql, st, 1 };
 	return st;
 }
 
@@ -53,6 +55,7 @@ db_done(struct db *db, sqlite3_stmt *st)
 		if (db->cached[i].st == st) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
+			db->cached[i].in_use = 0;
 			return;
 		}
 	}

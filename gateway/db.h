@@ -22,12 +22,13 @@ struct db {
 	struct db_cached {
 		const char *sql;
 		sqlite3_stmt *st;
+		int in_use;		/* handed out by db_stmt, not yet given back */
 	} cached[DB_CACHED_MAX];
 };
 
 /* sqlite3_open_v2 with flags; NOMUTEX is added (one thread at a time). */
 int db_open(struct db *db, const char *path, int flags);
-/* Finalize every statement and close; a closed or never opened db is fine. */
+/* Finalize every statement and close; a closed or zeroed db is fine. */
 void db_close(struct db *db);
 /* A prepared statement for sql (a constant): ready to bind, NULL on error. */
 sqlite3_stmt *db_stmt(struct db *db, const char *sql);

@@ -85,7 +85,7 @@ void server_audit_lifecycle(struct server *srv, Puente__AuditEvent event);
 void server_store_done(void *arg, struct store_req *list);
 /*
  * While corked (calls nest), what sessions send waits in their TLS buffers and leaves in
- * one write per session at the last uncork, within the same loop callback.
+ * one flush per session (64 KiB writes) at the last uncork, within the same loop callback.
  */
 void server_cork(struct server *srv);
 void server_uncork(struct server *srv);

@@ -98,7 +98,7 @@ session_close(struct session *s)
 	if (s->state == S_CLOSING)
 		return;
 	if (s->output_corked) {
-		/* What it was told before closing still goes (a failed write closes it). */
+		/* What it was told before closing is handed to the socket (a failed write closes it). */
 		s->output_corked = 0;
 		session_flush(s);
 		if (s->state == S_CLOSING)
@@ -1619,7 +1619,7 @@ session_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 	session_process(s);
 }
 
-/* Every frame of one read is answered in one write. */
+/* What the frames of one read are answered at once leaves in one flush. */
 static void
 on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
 {

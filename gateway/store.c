@@ -69,8 +69,10 @@ struct store {
 static const char *const schema =
 	/*
 	 * Rows in arrival order (seq): a message and its overflow pages are appended, and a
-	 * lookup by msg_id reads the small index, not a random page of ciphertext. The
-	 * header's hash needs no index of its own: the msg_id is inside the header.
+	 * lookup by msg_id goes through the small index, not a random page of ciphertext.
+	 * The small columns come first, so reading them does not walk the overflow pages of
+	 * header and body. The header's hash needs no index: the msg_id is inside the header.
+	 * A database made before this layout keeps its table (same columns, same queries).
 	 */
 	"CREATE TABLE IF NOT EXISTS messages ("
 	"  seq INTEGER PRIMARY KEY,"
@@ -80,11 +82,12 @@ static const char *const schema =
 	"  case_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
 	"  respond_by INTEGER NOT NULL, in_reply_to BLOB,"
 	"  content_length INTEGER NOT NULL, chunk_count INTEGER NOT NULL,"
-	"  header BLOB NOT NULL, body BLOB,"	/* body: the one chunk of a small message */
 	"  accepted_at INTEGER NOT NULL, audit_index INTEGER NOT NULL,"
-	"  directory_serial INTEGER NOT NULL, receipt BLOB NOT NULL,"
+	"  directory_serial INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
-	"  purged INTEGER NOT NULL DEFAULT 0);"
+	"  purged INTEGER NOT NULL DEFAULT 0,"
+	"  receipt BLOB NOT NULL,"
+	"  header BLOB NOT NULL, body BLOB);"	/* body: the one chunk of a small message */
 	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
@@ -253,7 +256,8 @@ store_db_open(const char *path, struct db *db, int writer)
 	if (writer) {
 		/*
 		 * Durable commits; WAL checkpoints are run by the reader, off the commit path.
-		 * The page cache holds a whole batch's pages (no spilling mid-transaction), and
+		 * The page cache holds a batch of small messages (16 MiB: no spilling to the WAL
+		 * mid-transaction, no re-reading what was just written), and
 		 * the statement journal that undoes one request's savepoint stays in memory: in
 		 * a temporary file it cost two system calls per page written.
 		 */
@@ -266,13 +270,16 @@ store_db_open(const char *path, struct db *db, int writer)
 	return PU_OK;
 }
 
-/* Undo a savepoint's writes and drop it: the two statements, each prepared once. */
+/*
+ * Undo a savepoint's writes and drop it. PU_ERR_STORE when either fails: its writes may
+ * still be in the transaction, which must then not be committed.
+ */
 static int
 savepoint_undo(struct db *db, const char *rollback_to, const char *release)
 {
-	int rc = db_run(db, rollback_to);
-
-	return db_run(db, release) == PU_OK ? rc : PU_ERR_STORE;
+	if (db_run(db, rollback_to) != PU_OK)
+		return PU_ERR_STORE;
+	return db_run(db, release);
 }
 
 /* ---- writer: one request inside the batch's transaction ------------------------------ */
@@ -428,7 +435,7 @@ submit_existing(struct db *db, struct store_req *r)
 			rc = PU_ERR_CONFLICT;
 		}
 	} else {
-		/* Not stored: r->found stays 0, and the caller goes on to store it. */
+		/* Not stored: r->found stays 0 (do_submit then stores it). */
 		rc = PU_ERR_CONFLICT;
 	}
 	db_done(db, st);
@@ -589,9 +596,10 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		goto undo;
 	if ((rc = submit_insert(db, r)) == PU_ERR_CONFLICT) {
-		savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg");
 		s->audit.tree = before;
-		/* The loser of a race gets the winner's answer. */
+		/* The loser of a race gets the winner's answer, once its own leaf is gone. */
+		if (savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg") != PU_OK)
+			return PU_ERR_STORE;
 		return submit_existing(db, r);
 	}
 	if (rc == PU_OK)
@@ -602,9 +610,9 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 		goto undo;
 	return db_run(db, "RELEASE msg");
 undo:
-	savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg");
 	s->audit.tree = before;
-	return rc;
+	/* An undo that fails leaves writes behind: the request's own savepoint must go too. */
+	return savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg") == PU_OK ? rc : PU_ERR_STORE;
 }
 
 static int
@@ -966,9 +974,10 @@ writer_batch(struct store *s, struct db *db, struct store_req *batch)
 		 */
 		if (in_txn && !lost && sqlite3_get_autocommit(db->h))
 			lost = 1;
-		if (in_txn && !lost)
-			r->rc == PU_OK ? db_run(db, "RELEASE req") :
-			    savepoint_undo(db, "ROLLBACK TO req", "RELEASE req");
+		/* A request's writes that cannot be released or undone fail the whole batch. */
+		if (in_txn && !lost && (r->rc == PU_OK ? db_run(db, "RELEASE req") :
+		    savepoint_undo(db, "ROLLBACK TO req", "RELEASE req")) != PU_OK)
+			lost = 1;
 		if (r->rc != PU_OK)
 			s->audit.tree = before;
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && !r->found)
