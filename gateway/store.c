@@ -257,9 +257,9 @@ store_db_open(const char *path, struct db *db, int writer)
 		/*
 		 * Durable commits; WAL checkpoints are run by the reader, off the commit path.
 		 * The page cache holds a batch of small messages (16 MiB: no spilling to the WAL
-		 * mid-transaction, no re-reading what was just written), and
-		 * the statement journal that undoes one request's savepoint stays in memory: in
-		 * a temporary file it cost two system calls per page written.
+		 * mid-transaction, no re-reading what was just written), and the statement
+		 * journal that undoes one request's savepoint stays in memory: in a temporary
+		 * file it cost two system calls per page written.
 		 */
 		if (db_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
