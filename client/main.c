@@ -18,6 +18,7 @@
 #include <jansson.h>
 
 #include "audit_cmd.h"
+#include "frame.h"
 #include "puente.h"
 
 #define EX_OK 0
@@ -711,6 +712,7 @@ main(int argc, char **argv)
 
 	/* A gateway that hangs up mid-write is an error to report, not a reason to die. */
 	signal(SIGPIPE, SIG_IGN);
+	frame_malloc_tune();
 	/* Global options before the command. */
 	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
 		if (strcmp(argv[i], "--help") == 0) {

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "frame.h"
 #include "log.h"
 #include "metrics.h"
 #include "pu_err.h"
@@ -85,6 +86,7 @@ main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	frame_malloc_tune();
 	if (check) {
 		/* A check never touches the data directory of a gateway that may be running. */
 		if ((rc = server_check(&srv, &cfg)) != PU_OK)

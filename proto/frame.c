@@ -1,5 +1,8 @@
 /* frame.c - length-prefixed framing with limits checked before allocation. */
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "frame.h"
 #include "envelope.pb-c.h"
@@ -9,6 +12,15 @@
 #include "pu_err.h"
 
 #define FRAME_KEEP_ALLOC (64u * 1024)
+
+void
+frame_malloc_tune(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 16 << 20);
+#endif
+}
 
 void
 frame_reader_init(struct frame_reader *r, size_t max_len)

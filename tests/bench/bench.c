@@ -514,6 +514,8 @@ main(int argc, char **argv)
 	double ceiling_s = 0.5;
 	int ch, std = 0, rc = 0;
 
+	/* The benchmark's clients move chunks as the puente command does. */
+	frame_malloc_tune();
 	while ((ch = getopt(argc, argv, "SN:k:w:s:r:n:R:i:ec:f:p:m:P:d:")) != -1) {
 		switch (ch) {
 		case 'S': std = 1; break;
