@@ -69,13 +69,33 @@ static const struct field_limit field_limits[] = {
 	{ "puente.SecretKeyFile", "secret", 4 * KiB, 0 },
 };
 
-static const struct field_limit *
-field_limit_find(const ProtobufCMessageDescriptor *d, const ProtobufCFieldDescriptor *f)
+#define N_FIELD_LIMITS (sizeof(field_limits) / sizeof(field_limits[0]))
+
+/*
+ * The limits of one message type, found once per message rather than once per field: the
+ * table was scanned for every field of every decoded message, a visible share of the
+ * gateway's loop thread.
+ */
+struct message_limits {
+	const struct field_limit *of[N_FIELD_LIMITS];
+	size_t n;
+};
+
+static void
+message_limits_find(const ProtobufCMessageDescriptor *d, struct message_limits *ml)
 {
-	for (size_t i = 0; i < sizeof(field_limits) / sizeof(field_limits[0]); i++)
-		if (strcmp(field_limits[i].message, d->name) == 0 &&
-		    strcmp(field_limits[i].field, f->name) == 0)
-			return &field_limits[i];
+	ml->n = 0;
+	for (size_t i = 0; i < N_FIELD_LIMITS; i++)
+		if (strcmp(field_limits[i].message, d->name) == 0)
+			ml->of[ml->n++] = &field_limits[i];
+}
+
+static const struct field_limit *
+field_limit_find(const struct message_limits *ml, const ProtobufCFieldDescriptor *f)
+{
+	for (size_t i = 0; i < ml->n; i++)
+		if (strcmp(ml->of[i]->field, f->name) == 0)
+			return ml->of[i];
 	return NULL;
 }
 
@@ -208,12 +228,14 @@ validate_message(const ProtobufCMessage *m, const struct pb_limits *lim)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const char *base = (const char *)m;
+	struct message_limits ml;
 
 	if (m->n_unknown_fields != 0)
 		return PU_ERR_PB_UNKNOWN_FIELD;
+	message_limits_find(d, &ml);
 	for (unsigned i = 0; i < d->n_fields; i++) {
 		const ProtobufCFieldDescriptor *f = &d->fields[i];
-		const struct field_limit *fl = field_limit_find(d, f);
+		const struct field_limit *fl = field_limit_find(&ml, f);
 		size_t max_len = f->type == PROTOBUF_C_TYPE_STRING ? lim->max_string : lim->max_bytes;
 		size_t max_count = lim->max_repeated;
 		int rc;
