@@ -292,10 +292,15 @@ insert_leaf(struct db *db, uint64_t index, const Puente__AuditEntry *e, const ui
 	return rc;
 }
 
-/* The perfect subtrees leaf `size - 1` completed: level l has index (size >> l) - 1. */
+/*
+ * The perfect subtrees the newest leaf completed, stored and remembered for the batch's
+ * proofs: in a tree of `size` leaves, level l has index (size >> l) - 1.
+ */
 static int
-insert_nodes(struct db *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsigned n_made)
+insert_nodes(struct audit_log *log, struct db *db, uint8_t made[][MERKLE_HASH_LEN],
+    unsigned n_made)
 {
+	uint64_t size = log->tree.size;
 	sqlite3_stmt *st = NULL;
 	int rc = PU_OK;
 
@@ -304,11 +309,14 @@ insert_nodes(struct db *db, uint64_t size, uint8_t made[][MERKLE_HASH_LEN], unsi
 	if ((st = db_stmt(db, "INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)")) == NULL)
 		return PU_ERR_STORE;
 	for (unsigned l = 1; l <= n_made && rc == PU_OK; l++) {
+		uint64_t index = (size >> l) - 1;
 		sqlite3_bind_int(st, 1, (int)l);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)((size >> l) - 1));
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)index);
 		sqlite3_bind_blob(st, 3, made[l - 1], MERKLE_HASH_LEN, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = PU_ERR_STORE;
+		else
+			node_remember(log, l, index, made[l - 1]);
 		sqlite3_reset(st);
 	}
 	db_done(db, st);
@@ -345,11 +353,9 @@ audit_append(struct audit_log *log, struct db *db, uint8_t **entry, size_t *len,
 	    (rc = merkle_frontier_append_nodes(&log->tree, hash, made, &n_made)) != PU_OK)
 		goto out;
 	/* The caller restores the frontier if the transaction does not keep these rows. */
-	if ((rc = insert_nodes(db, log->tree.size, made, n_made)) != PU_OK)
+	if ((rc = insert_nodes(log, db, made, n_made)) != PU_OK)
 		goto out;
 	node_remember(log, 0, next, hash);
-	for (unsigned l = 1; l <= n_made; l++)
-		node_remember(log, l, (log->tree.size >> l) - 1, made[l - 1]);
 	*index = next;
 	/* The caller gets the leaf as appended, for the receipt that proves it. */
 	free(*entry);
