@@ -7,10 +7,10 @@
 #include "pu_err.h"
 
 int
-db_open(struct db *db, const char *path, int flags)
+db_open(struct db *db, const char *path, int flags, const char *vfs)
 {
 	db->n_cached = 0;
-	if (sqlite3_open_v2(path, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	if (sqlite3_open_v2(path, &db->h, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK)
 		return PU_ERR_STORE;
 	return PU_OK;
 }

@@ -26,8 +26,8 @@ struct db {
 	} cached[DB_CACHED_MAX];
 };
 
-/* sqlite3_open_v2 with flags; NOMUTEX is added (one thread at a time). */
-int db_open(struct db *db, const char *path, int flags);
+/* sqlite3_open_v2 with flags and vfs (NULL: the default); NOMUTEX is added. */
+int db_open(struct db *db, const char *path, int flags, const char *vfs);
 /* Finalize every statement and close; a closed or zeroed db is fine. */
 void db_close(struct db *db);
 /* A prepared statement for sql (a constant): ready to bind, NULL on error. */

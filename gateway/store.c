@@ -21,6 +21,7 @@
 #include "receipt.h"
 #include "db.h"
 #include "store.h"
+#include "walbuf.h"
 
 /* Message states. */
 #define MSG_QUEUED 0
@@ -241,13 +242,24 @@ on_async(uv_async_t *a)
 
 /* ---- SQLite ---------------------------------------------------------------------- */
 
+/* Durable commits, and what walbuf's gathered WAL writes rely on (walbuf.c). */
+static int
+synchronous_full(struct db *db)
+{
+	sqlite3_stmt *st = db_stmt(db, "PRAGMA synchronous");
+	int full = st != NULL && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) >= 2;
+
+	db_done(db, st);
+	return full;
+}
+
 static int
 store_db_open(const char *path, struct db *db, int writer)
 {
 	/* The reader writes nothing but WAL checkpoints, which need a writable handle. */
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
 
-	if (db_open(db, path, flags) != PU_OK)
+	if (walbuf_register() != SQLITE_OK || db_open(db, path, flags, WALBUF_VFS) != PU_OK)
 		return PU_ERR_STORE;
 	sqlite3_busy_timeout(db->h, 5000);
 	/* SQLite quietly opens a file it may not write read-only: the writer must refuse. */
@@ -264,6 +276,7 @@ store_db_open(const char *path, struct db *db, int writer)
 		if (db_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
 		    "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;") != PU_OK ||
+		    !synchronous_full(db) ||
 		    db_script(db, schema) != PU_OK || audit_schema(db) != PU_OK)
 			return PU_ERR_STORE;
 	}
@@ -1463,7 +1476,7 @@ store_each_msg_id(const char *data_dir, void (*fn)(void *, const uint8_t *), voi
 	int rc = PU_ERR_STORE, step;
 
 	snprintf(path, sizeof(path), "%s/puente.db", data_dir);
-	if (db_open(&db, path, SQLITE_OPEN_READONLY) == PU_OK &&
+	if (db_open(&db, path, SQLITE_OPEN_READONLY, NULL) == PU_OK &&
 	    (st = db_stmt(&db, "SELECT msg_id FROM messages")) != NULL) {
 		while ((step = sqlite3_step(st)) == SQLITE_ROW)
 			if (sqlite3_column_bytes(st, 0) == PU_MSG_ID_LEN)

@@ -1,0 +1,225 @@
+/*
+ * test_walbuf.c - the VFS that gathers WAL writes (gateway/walbuf.c) keeps SQLite's
+ * guarantees: a commit is in the file when COMMIT returns (a process that dies right after
+ * loses nothing), other connections see every commit, pages spilled mid-transaction read
+ * back as written, and a transaction that did not commit leaves nothing behind.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "walbuf.h"
+
+#define ROW_LEN 4000
+
+static char dir[] = "/tmp/puente-walbuf-XXXXXX";
+static char path[sizeof(dir) + 16];
+
+/* Row n's content: its bytes depend on n, so a page from another row is noticed. */
+static void
+row_fill(uint8_t *row, int n)
+{
+	for (int i = 0; i < ROW_LEN; i++)
+		row[i] = (uint8_t)(n * 31 + i * 7);
+}
+
+static sqlite3 *
+open_db(const char *vfs, const char *pragmas)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    vfs), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	    "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL), SQLITE_OK);
+	if (pragmas != NULL)
+		assert_int_equal(sqlite3_exec(db, pragmas, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS t (n INTEGER PRIMARY KEY,"
+	    " body BLOB NOT NULL)", NULL, NULL, NULL), SQLITE_OK);
+	return db;
+}
+
+enum end { ROLLBACK, COMMIT, LEAVE_OPEN };
+
+/* Rows first..first+count-1, in one transaction, then rolled back, committed or left open. */
+static void
+insert_rows(sqlite3 *db, int first, int count, enum end end)
+{
+	uint8_t row[ROW_LEN];
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO t VALUES (?, ?)", -1, &st, NULL),
+	    SQLITE_OK);
+	for (int n = first; n < first + count; n++) {
+		row_fill(row, n);
+		sqlite3_bind_int(st, 1, n);
+		sqlite3_bind_blob(st, 2, row, ROW_LEN, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (end != LEAVE_OPEN)
+		assert_int_equal(sqlite3_exec(db, end == COMMIT ? "COMMIT" : "ROLLBACK", NULL, NULL,
+		    NULL), SQLITE_OK);
+}
+
+/* Every row present is whole and right; returns how many there are. */
+static int
+check_rows(sqlite3 *db)
+{
+	uint8_t want[ROW_LEN];
+	sqlite3_stmt *st;
+	int count = 0, rc;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT n, body FROM t ORDER BY n", -1, &st,
+	    NULL), SQLITE_OK);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int n = sqlite3_column_int(st, 0);
+
+		row_fill(want, n);
+		assert_int_equal(sqlite3_column_bytes(st, 1), ROW_LEN);
+		assert_memory_equal(sqlite3_column_blob(st, 1), want, ROW_LEN);
+		count++;
+	}
+	assert_int_equal(rc, SQLITE_DONE);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	return count;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	return walbuf_register() == SQLITE_OK ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[sizeof(dir) + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static void
+remove_db(void)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char p[sizeof(path) + 8];
+
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		unlink(p);
+	}
+}
+
+/* Many commits larger than the buffer, seen whole by a connection without walbuf. */
+static void
+test_commits_seen_by_other_connection(void **state)
+{
+	sqlite3 *w, *r;
+
+	(void)state;
+	remove_db();
+	w = open_db(WALBUF_VFS, NULL);
+	r = open_db(NULL, NULL);
+	for (int batch = 0; batch < 10; batch++) {
+		insert_rows(w, batch * 100, 100, COMMIT);
+		assert_int_equal(check_rows(r), (batch + 1) * 100);
+	}
+	sqlite3_close(r);
+	sqlite3_close(w);
+}
+
+/*
+ * A process that dies (no close, no exit handlers) right after COMMIT returned, and one
+ * that dies in the middle of a later transaction whose pages no longer fit the page cache:
+ * the commit is whole in the WAL, and nothing of the unfinished transaction is visible.
+ */
+static void
+die_after_commit(int then_begin_another)
+{
+	sqlite3 *db;
+	pid_t pid;
+	int status;
+
+	remove_db();
+	sqlite3_close(open_db(NULL, NULL));
+	if ((pid = fork()) == 0) {
+		db = open_db(WALBUF_VFS, "PRAGMA cache_size=20");
+		insert_rows(db, 0, 300, COMMIT);
+		if (then_begin_another)
+			insert_rows(db, 1000, 200, LEAVE_OPEN);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	db = open_db(NULL, NULL);
+	assert_int_equal(check_rows(db), 300);
+	sqlite3_close(db);
+}
+
+static void
+test_commit_survives_process_death(void **state)
+{
+	(void)state;
+	die_after_commit(0);
+	die_after_commit(1);
+}
+
+/* A page cache too small for the transaction: spilled pages are read back as written. */
+static void
+test_spilled_pages_read_back(void **state)
+{
+	sqlite3 *db, *r;
+
+	(void)state;
+	remove_db();
+	db = open_db(WALBUF_VFS, "PRAGMA cache_size=16");
+	insert_rows(db, 0, 500, LEAVE_OPEN);
+	assert_int_equal(check_rows(db), 500);
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	insert_rows(db, 500, 500, ROLLBACK);
+	assert_int_equal(check_rows(db), 500);
+	/* A checkpoint copies the WAL into the database: the same rows again. */
+	assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
+	    NULL), SQLITE_OK);
+	insert_rows(db, 500, 200, COMMIT);
+	r = open_db(NULL, NULL);
+	assert_int_equal(check_rows(r), 700);
+	sqlite3_close(r);
+	sqlite3_close(db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_commits_seen_by_other_connection),
+		cmocka_unit_test(test_commit_survives_process_death),
+		cmocka_unit_test(test_spilled_pages_read_back),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
