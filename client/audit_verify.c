@@ -448,3 +448,36 @@ averify_leaf_proof(const struct averify_log *log, const char *checkpoint, uint64
 	*decoded = (Puente__AuditEntry *)m;
 	return PU_OK;
 }
+
+int
+averify_gateway_receipt(const struct averify_log *log, const uint8_t *data, size_t len,
+    const uint8_t msg_id[16], const uint8_t header_hash[32], const char *sender,
+    struct note *n, Puente__GatewayReceipt **receipt, Puente__AuditEntry **entry)
+{
+	Puente__GatewayReceipt *g;
+	Puente__AuditEntry *e = NULL;
+	ProtobufCMessage *m;
+	int rc;
+
+	*receipt = NULL;
+	*entry = NULL;
+	if ((rc = pb_decode(&puente__gateway_receipt__descriptor, data, len, &pb_limits_wire,
+	    4 * len + 65536, &m)) != PU_OK)
+		return rc;
+	g = (Puente__GatewayReceipt *)m;
+	rc = averify_leaf_proof(log, g->checkpoint, g->audit_index, &g->audit_entry,
+	    g->inclusion_proof, g->n_inclusion_proof, n, &e);
+	if (rc == PU_OK && (e->event != PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE ||
+	    e->msg_id.len != 16 || memcmp(e->msg_id.data, msg_id, 16) != 0 ||
+	    e->header_hash.len != 32 || memcmp(e->header_hash.data, header_hash, 32) != 0 ||
+	    strcmp(e->agency_id, sender) != 0))
+		rc = PU_ERR_RECEIPT_MISMATCH;
+	if (rc != PU_OK) {
+		pb_free(e);
+		pb_free(g);
+		return rc;
+	}
+	*receipt = g;
+	*entry = e;
+	return PU_OK;
+}

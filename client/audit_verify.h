@@ -18,6 +18,7 @@
 
 #include "audit.pb-c.h"
 #include "frames.pb-c.h"
+#include "receipts.pb-c.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -33,6 +34,7 @@ struct averify_witness {
 
 /* Whose checkpoints these are: the gateway's log origin and CHECKPOINT public key. */
 struct averify_log {
+	char gateway_id[64];	/* the directory id of the gateway keeping it, or "" */
 	char origin[128];
 	uint8_t public_key[32];
 	struct averify_witness witnesses[AVERIFY_MAX_WITNESSES];
@@ -94,6 +96,17 @@ int averify_checkpoint(const struct averify_log *log, const char *text, struct n
 int averify_leaf_proof(const struct averify_log *log, const char *checkpoint, uint64_t index,
     const ProtobufCBinaryData *entry, const ProtobufCBinaryData *proof, size_t n_proof,
     struct note *out, Puente__AuditEntry **decoded);
+
+/*
+ * A gateway receipt (PROTOCOL.md §6.3): data decodes as a GatewayReceipt, its "store" leaf
+ * is proven in its checkpoint (averify_leaf_proof), and that leaf records this message:
+ * msg_id, header_hash and sender. *n gets the checkpoint, *receipt and *entry the decoded
+ * receipt and leaf (pb_free both). PU_ERR_PB_* for bytes that do not decode, the codes of
+ * averify_leaf_proof, PU_ERR_RECEIPT_MISMATCH for a leaf of another event or message.
+ */
+int averify_gateway_receipt(const struct averify_log *log, const uint8_t *data, size_t len,
+    const uint8_t msg_id[16], const uint8_t header_hash[32], const char *sender,
+    struct note *n, Puente__GatewayReceipt **receipt, Puente__AuditEntry **entry);
 
 /* A verified checkpoint's text as a NUL-terminated string (for the state file). */
 int averify_note_string(const struct note *n, char *out, size_t n_out);

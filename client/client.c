@@ -99,6 +99,7 @@ client_gateway_log(struct puente_client *c, struct averify_log *log)
 			if (key->purpose == PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT &&
 			    key->public_key.len == 32 &&
 			    key->status == PUENTE__KEY_STATUS__KEY_STATUS_ACTIVE) {
+				snprintf(log->gateway_id, sizeof(log->gateway_id), "%s", a->id);
 				snprintf(log->origin, sizeof(log->origin), "%s", a->origin);
 				memcpy(log->public_key, key->public_key.data, 32);
 				witnesses_of(c, log);
@@ -130,14 +131,21 @@ client_audit_proof(struct puente_client *c, const char *source, const uint8_t *m
 		return client_fail(c, PU_ERR_AUDIT_LEAF, "the gateway's %s does not prove its audit "
 		    "entry %llu (%s): its log is not the one it signs", source,
 		    (unsigned long long)index, pu_err_message(rc));
+	client_checkpoint_proved(c, source, msg_id, checkpoint, &n);
+	return PU_OK;
+}
+
+void
+client_checkpoint_proved(struct puente_client *c, const char *source, const uint8_t *msg_id,
+    const char *checkpoint, const struct note *n)
+{
 	/*
 	 * Kept as evidence even when the database write fails: the proof itself held. A larger
 	 * checkpoint becomes the one the next HELLO asks the gateway to extend.
 	 */
 	if ((outbox_checkpoint_add(&c->ob, source, msg_id, checkpoint) != PU_OK ||
-	    outbox_trusted_set(&c->ob, checkpoint, n.tree_size) != PU_OK) && c->opt.notice != NULL)
+	    outbox_trusted_set(&c->ob, checkpoint, n->tree_size) != PU_OK) && c->opt.notice != NULL)
 		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
-	return PU_OK;
 }
 
 /* A NON_DELIVERY the gateway sends a returning sender: verified, then recorded. */

@@ -54,6 +54,9 @@ int client_gateway_log(struct puente_client *c, struct averify_log *log);
 int client_audit_proof(struct puente_client *c, const char *source, const uint8_t *msg_id,
     int event, const char *checkpoint, uint64_t index, const ProtobufCBinaryData *entry,
     const ProtobufCBinaryData *proof, size_t n_proof);
+/* A checkpoint that proved an answer about msg_id: kept in client.db as evidence. */
+void client_checkpoint_proved(struct puente_client *c, const char *source, const uint8_t *msg_id,
+    const char *checkpoint, const struct note *n);
 /* A checkpoint seen in WELCOME: recorded in client.db as it came. */
 void client_checkpoint_seen(struct puente_client *c, const char *source, const char *note);
 

@@ -353,7 +353,7 @@ drop_file(struct outbox *o, const uint8_t msg_id[16])
 
 int
 outbox_accepted(struct outbox *o, const uint8_t msg_id[16], const uint8_t *receipt,
-    size_t len, const Puente__GatewayReceipt *gr)
+    size_t len, const char *gateway_id, uint64_t audit_index, int64_t accepted_at)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -363,9 +363,9 @@ outbox_accepted(struct outbox *o, const uint8_t msg_id[16], const uint8_t *recei
 	    " WHERE msg_id = ?", &st)) != PU_OK)
 		return rc;
 	sqlite3_bind_blob(st, 1, receipt, (int)len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, gr->gateway_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)gr->audit_index);
-	sqlite3_bind_int64(st, 4, gr->accepted_at);
+	sqlite3_bind_text(st, 2, gateway_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)audit_index);
+	sqlite3_bind_int64(st, 4, accepted_at);
 	bind_id(st, 5, msg_id);
 	if ((rc = run(st)) == PU_OK)
 		drop_file(o, msg_id);

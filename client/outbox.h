@@ -43,9 +43,12 @@ int outbox_sent(struct outbox *o, const uint8_t msg_id[16], struct puente_sent *
     uint8_t **header, size_t *header_len, uint8_t receipt_mac[32]);
 /* An attempt failed in a way worth retrying. */
 int outbox_attempt_failed(struct outbox *o, const uint8_t msg_id[16], int err);
-/* Accepted (the verified gateway receipt) or refused for good: its file goes. */
+/*
+ * Accepted (the verified gateway receipt, what its leaf records: by which gateway, at which
+ * index, when) or refused for good: its file goes.
+ */
 int outbox_accepted(struct outbox *o, const uint8_t msg_id[16], const uint8_t *receipt,
-    size_t len, const Puente__GatewayReceipt *gr);
+    size_t len, const char *gateway_id, uint64_t audit_index, int64_t accepted_at);
 int outbox_refused(struct outbox *o, const uint8_t msg_id[16], int err);
 
 /* A verified recipient receipt of a message sent (kept once per recipient). */

@@ -500,12 +500,30 @@ send_chunks(struct puente_client *c, const struct header *h, const uint8_t *hdr,
  * The gateway's answer: its verified receipt (recorded), or its refusal. early: the answer
  * came while chunks were still going, early_rc what reading it gave.
  */
+/*
+ * What a receipt that does not verify means: one that does not decode or names another
+ * message may be retried (the gateway answers a retry with the stored receipt); a proof
+ * that fails says the gateway's log is not the one it signs (PU_ERR_AUDIT_LEAF).
+ */
+static int
+receipt_failure(int rc)
+{
+	if (rc == PU_ERR_RECEIPT_MISMATCH)
+		return rc;
+	if (rc <= PU_ERR_PB_DECODE && rc >= PU_ERR_PB_BUDGET)	/* -30..-36: does not decode */
+		return PU_ERR_RECEIPT_FIELD;
+	return PU_ERR_AUDIT_LEAF;
+}
+
 static int
 take_answer(struct puente_client *c, const struct header *h, int early, int early_rc)
 {
 	const uint8_t *body = NULL;
 	size_t len = 0;
+	struct averify_log log = { 0 };
 	Puente__GatewayReceipt *gr = NULL;
+	Puente__AuditEntry *e = NULL;
+	struct note n;
 	int rc = early_rc;
 
 	if (early && rc == PU_OK) {
@@ -516,17 +534,17 @@ take_answer(struct puente_client *c, const struct header *h, int early, int earl
 		    c->opt.timeout_ms, &body, &len);
 	if (rc != PU_OK)
 		return client_conn_fail(c, rc);
-	if ((rc = receipt_gateway_verify(body, len, &c->ag.d, h, &gr)) != PU_OK)
-		return client_fail(c, rc, "the gateway's receipt does not verify: %s",
-		    pu_err_message(rc));
-	/* The receipt must also prove the "store" leaf of this message in a signed checkpoint. */
-	if ((rc = client_audit_proof(c, "receipt", h->core->msg_id.data,
-	    PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE, gr->checkpoint, gr->audit_index,
-	    &gr->audit_entry, gr->inclusion_proof, gr->n_inclusion_proof)) != PU_OK) {
-		pb_free(gr);
+	if ((rc = client_gateway_log(c, &log)) != PU_OK)
 		return rc;
-	}
-	rc = outbox_accepted(&c->ob, h->core->msg_id.data, body, len, gr);
+	/* The receipt is the message's "store" leaf, proven in a checkpoint the gateway signed. */
+	if ((rc = averify_gateway_receipt(&log, body, len, h->core->msg_id.data, h->header_hash,
+	    h->core->sender, &n, &gr, &e)) != PU_OK)
+		return client_fail(c, receipt_failure(rc), "the gateway's receipt does not prove "
+		    "this message stored: %s", pu_err_message(rc));
+	client_checkpoint_proved(c, "receipt", h->core->msg_id.data, gr->checkpoint, &n);
+	rc = outbox_accepted(&c->ob, h->core->msg_id.data, body, len, log.gateway_id,
+	    gr->audit_index, e->at);
+	pb_free(e);
 	pb_free(gr);
 	return rc == PU_OK ? PU_OK : client_fail(c, rc, "cannot record the receipt in client.db");
 }

@@ -211,6 +211,24 @@ session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
 	buf_free(&b);
 }
 
+/* A frame whose body the store encoded already. */
+static void
+session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t len)
+{
+	struct buf b;
+
+	buf_init(&b, PU_FRAME_MAX);
+	if (frame_encode(&b, type, body, len) == PU_OK &&
+	    tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
+		s->srv->st.frames_out++;
+		session_output(s);
+	} else {
+		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
+		session_close(s);
+	}
+	buf_free(&b);
+}
+
 static void
 session_error(struct session *s, int rc, const uint8_t *msg_id, const char *why)
 {
@@ -511,13 +529,10 @@ on_lookup_done(struct session *s, struct store_req *r)
 		return;
 	if (rc == PU_OK && r->found && r->same_header) {
 		/* A retry: the original receipt, nothing stored, the chunks ignored. */
-		Puente__Signed *sg = puente__signed__unpack(NULL, r->receipt_len, r->receipt);
 		s->srv->st.messages_retried++;
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, &s->sub.h, NULL, PU_OK);
-		if (sg != NULL) {
-			session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &sg->base);
-			puente__signed__free_unpacked(sg, NULL);
-		}
+		session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
+		    r->receipt_len);
 		uint32_t count = s->sub.count;
 		uint8_t id[PU_MSG_ID_LEN];
 		memcpy(id, s->sub.msg_id, sizeof(id));
@@ -712,8 +727,6 @@ on_chunk_done(struct session *s, struct store_req *r)
 static void
 on_submit_done(struct session *s, struct store_req *r)
 {
-	Puente__Signed *sg;
-
 	if (s->inflight > 0)
 		s->inflight--;
 	if (r->rc != PU_OK) {
@@ -726,15 +739,14 @@ on_submit_done(struct session *s, struct store_req *r)
 	if (!r->found)
 		s->srv->st.messages_accepted++;
 	idfilter_add(&s->srv->ids, r->msg_id);
-	sg = puente__signed__unpack(NULL, r->receipt_len, r->receipt);
-	if (sg == NULL) {
+	if (r->receipt_len == 0) {
 		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
 		return;
 	}
 	log_debug("submit", "event=stored session=%llu agency=%s audit_index=%llu",
 	    (unsigned long long)s->id, s->agency, (unsigned long long)r->audit_index);
-	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &sg->base);
-	puente__signed__free_unpacked(sg, NULL);
+	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
+	    r->receipt_len);
 	if (!r->found)
 		push_new_message(s->srv, r);
 }
@@ -1201,24 +1213,6 @@ on_audit_query_done(struct session *s, struct store_req *r)
 	r->tag = TAG_AUDIT_ANSWER;
 	session_post(s, r);
 	return 1;
-}
-
-/* A frame whose body the store encoded already. */
-static void
-session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t len)
-{
-	struct buf b;
-
-	buf_init(&b, PU_FRAME_MAX);
-	if (frame_encode(&b, type, body, len) == PU_OK &&
-	    tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
-		s->srv->st.frames_out++;
-		session_output(s);
-	} else {
-		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
-		session_close(s);
-	}
-	buf_free(&b);
 }
 
 /* An answer the store encoded (AUDIT_ANSWER, CHECKPOINT), or its refusal. */

@@ -374,23 +374,17 @@ request_leaf(struct store *s, struct db *db, struct store_req *r)
 }
 
 /*
- * The gateway receipt, made once the batch's checkpoint is signed: it carries that
- * checkpoint and the inclusion proof of the message's "store" leaf in it.
+ * The gateway receipt, made once the batch's checkpoint is signed: that checkpoint, the
+ * message's "store" leaf and the leaf's inclusion proof in it. The checkpoint's signature
+ * is the receipt's: the leaf says which message, header, sender and time (PROTOCOL §6.3).
  */
 static int
-sign_receipt(struct store *s, struct store_req *r)
+encode_receipt(struct store *s, struct store_req *r)
 {
 	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
 	ProtobufCBinaryData proof[MERKLE_MAX_PROOF];
 
-	g.gateway_id = s->signer.gateway_id;
-	g.msg_id.data = r->msg_id;
-	g.msg_id.len = PU_MSG_ID_LEN;
-	g.header_hash.data = r->header_hash;
-	g.header_hash.len = PU_HASH_LEN;
 	g.audit_index = r->audit_index;
-	g.accepted_at = r->accepted_at;
-	g.directory_serial = r->directory_serial;
 	g.checkpoint = r->checkpoint;
 	for (size_t i = 0; i < r->proof_len; i++) {
 		proof[i].data = r->proof + i * MERKLE_HASH_LEN;
@@ -401,8 +395,7 @@ sign_receipt(struct store *s, struct store_req *r)
 	g.audit_entry.data = r->audit_leaf;
 	g.audit_entry.len = r->audit_leaf_len;
 	g.witnessed = s->audit.witnessed;
-	return signed_create(PU_CTX_GATEWAY_RECEIPT, &g.base, s->signer.key_id,
-	    s->signer.secret_key, &r->receipt, &r->receipt_len);
+	return pb_encode(&g.base, &r->receipt, &r->receipt_len);
 }
 
 static int
@@ -946,7 +939,7 @@ finish_batch(struct store *s, struct db *db, struct store_req *batch)
 		free(r->checkpoint);
 		if ((r->checkpoint = strdup(s->audit.checkpoint)) == NULL)
 			return PU_ERR_NOMEM;
-		if (r->kind == STORE_SUBMIT && ((rc = sign_receipt(s, r)) != PU_OK ||
+		if (r->kind == STORE_SUBMIT && ((rc = encode_receipt(s, r)) != PU_OK ||
 		    (rc = update_receipt(db, r)) != PU_OK))
 			return rc;
 	}

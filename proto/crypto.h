@@ -32,7 +32,6 @@
 #define PU_CTX_RECIPIENT_RECEIPT "puente/1 recipient-receipt"
 #define PU_CTX_OPEN              "puente/1 open"
 #define PU_CTX_DIRECTORY         "puente/1 directory"
-#define PU_CTX_GATEWAY_RECEIPT   "puente/1 gateway-receipt"
 #define PU_CTX_NON_DELIVERY      "puente/1 non-delivery"
 /* HKDF info labels. */
 #define PU_INFO_WRAP             "puente/1 wrap"

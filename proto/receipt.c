@@ -112,40 +112,6 @@ same_message(const ProtobufCBinaryData *msg_id, const ProtobufCBinaryData *hh,
 }
 
 int
-receipt_gateway_verify(const uint8_t *data, size_t len, const struct directory *d,
-    const struct header *h, Puente__GatewayReceipt **out)
-{
-	Puente__GatewayReceipt *claimed = NULL;
-	const Puente__Agency *gw;
-	ProtobufCMessage *m;
-	int rc;
-
-	*out = NULL;
-	if ((rc = signer_of(data, len, &puente__gateway_receipt__descriptor, &m)) != PU_OK)
-		return rc;
-	claimed = (Puente__GatewayReceipt *)m;
-	gw = directory_find_agency(d, claimed->gateway_id);
-	pb_free(claimed);
-	if (gw == NULL || gw->role != PUENTE__ROLE__ROLE_GATEWAY)
-		return PU_ERR_RECEIPT_SIGNER;
-	rc = signed_verify(data, len, PU_CTX_GATEWAY_RECEIPT, &puente__gateway_receipt__descriptor,
-	    gw, PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT, &m);
-	if (rc != PU_OK)
-		return rc;
-	*out = (Puente__GatewayReceipt *)m;
-	/* A stolen receipt key must not forge acknowledgements: judge it when it signed. */
-	rc = signed_key_check(data, len, gw, PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT,
-	    (*out)->accepted_at);
-	if (rc == PU_OK && !same_message(&(*out)->msg_id, &(*out)->header_hash, h))
-		rc = PU_ERR_RECEIPT_MISMATCH;
-	if (rc != PU_OK) {
-		pb_free(*out);
-		*out = NULL;
-	}
-	return rc;
-}
-
-int
 receipt_recipient_verify(const uint8_t *data, size_t len, const struct directory *d,
     const struct header *h, const uint8_t *expected_mac, Puente__RecipientReceipt **out)
 {

@@ -1,5 +1,5 @@
 /*
- * receipt.h - signed statements (PROTOCOL.md §6): gateway receipts, recipient receipts,
+ * receipt.h - signed statements (PROTOCOL.md §6): recipient receipts,
  * non-delivery notices and open statements, each a body carried as bytes in Signed so
  * that its signature is checked over the bytes received.
  */
@@ -26,13 +26,6 @@ int signed_create(const char *context, const ProtobufCMessage *body,
 int signed_verify(const uint8_t *data, size_t len, const char *context,
     const ProtobufCMessageDescriptor *d, const Puente__Agency *signer,
     Puente__KeyPurpose purpose, ProtobufCMessage **body);
-
-/*
- * A gateway receipt for the message with header h: signed by a GATEWAY agency's RECEIPT key,
- * for this msg_id and header hash. *out is the decoded receipt (pb_free).
- */
-int receipt_gateway_verify(const uint8_t *data, size_t len, const struct directory *d,
-    const struct header *h, Puente__GatewayReceipt **out);
 
 /*
  * A recipient receipt for h: from a listed recipient's signing key, usable when it says it

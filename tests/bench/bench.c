@@ -33,6 +33,7 @@
 #include "gateway_harness.h"
 #include "pb.h"
 #include "pu_err.h"
+#include "audit.pb-c.h"
 #include "receipts.pb-c.h"
 
 #define N_AGENCIES 4
@@ -140,22 +141,23 @@ due_at(const struct run *r, int conn, int k)
 static int
 receipt_index(const struct conn *cn, const uint8_t *body, size_t len, int from, int to)
 {
-	Puente__Signed *sg = puente__signed__unpack(NULL, len, body);
-	Puente__GatewayReceipt *g = NULL;
+	Puente__GatewayReceipt *g = puente__gateway_receipt__unpack(NULL, len, body);
+	Puente__AuditEntry *e = NULL;
 	int found = -1;
 
-	if (sg != NULL)
-		g = puente__gateway_receipt__unpack(NULL, sg->body.len, sg->body.data);
-	for (int k = from; g != NULL && g->msg_id.len == PU_MSG_ID_LEN && k < to; k++) {
+	/* Which message: the leaf says (the proof is the client's to check, not the load's). */
+	if (g != NULL)
+		e = puente__audit_entry__unpack(NULL, g->audit_entry.len, g->audit_entry.data);
+	for (int k = from; e != NULL && e->msg_id.len == PU_MSG_ID_LEN && k < to; k++) {
 		int i = cn->id + k * cn->r->sc->conns;
-		if (cn->r->lat[i] < 0 && memcmp(cn->r->m[i].sealed.msg_id, g->msg_id.data,
+		if (cn->r->lat[i] < 0 && memcmp(cn->r->m[i].sealed.msg_id, e->msg_id.data,
 		    PU_MSG_ID_LEN) == 0) {
 			found = i;
 			break;
 		}
 	}
+	puente__audit_entry__free_unpacked(e, NULL);
 	puente__gateway_receipt__free_unpacked(g, NULL);
-	puente__signed__free_unpacked(sg, NULL);
 	return found;
 }
 

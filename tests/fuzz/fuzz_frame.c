@@ -38,7 +38,7 @@ static const struct body_type body_types[] = {
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT] = { &puente__signed_header__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK] = { &puente__chunk__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT] =
-	    { &puente__signed__descriptor, &puente__gateway_receipt__descriptor },
+	    { &puente__gateway_receipt__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST] =
 	    { &puente__inbox_request__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX] = { &puente__inbox__descriptor, NULL },

@@ -721,6 +721,7 @@ bodies_signed(struct corpus *c, struct frame_body *f)
 {
 	struct fx_agency *gw = fx_agency(&c->fx, GW), *nle = fx_agency(&c->fx, NLE);
 	Puente__GatewayReceipt gr = PUENTE__GATEWAY_RECEIPT__INIT;
+	Puente__AuditEntry entry = PUENTE__AUDIT_ENTRY__INIT;
 	Puente__OpenStatement os = PUENTE__OPEN_STATEMENT__INIT;
 	Puente__NonDeliveryNotice nd = PUENTE__NON_DELIVERY_NOTICE__INIT;
 	Puente__Receipts receipts = PUENTE__RECEIPTS__INIT;
@@ -731,18 +732,21 @@ bodies_signed(struct corpus *c, struct frame_body *f)
 	size_t len;
 
 	key_id_compute(receipt_kid, PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT, gw->sign_pk);
-	gr.gateway_id = GW;
-	gr.msg_id = c->h.core->msg_id;
-	gr.header_hash = hash;
+	entry.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE;
+	entry.at = FX_NOW;
+	entry.agency_id = TLA;
+	entry.msg_id = c->h.core->msg_id;
+	entry.header_hash = hash;
+	entry.directory_serial = c->fx.serial;
+	entry.outcome = "ok";
+	check(pb_encode(&entry.base, &gr.audit_entry.data, &gr.audit_entry.len), "audit entry");
 	gr.audit_index = 7;
-	gr.accepted_at = FX_NOW;
-	gr.directory_serial = c->fx.serial;
 	gr.checkpoint = CHECKPOINT;
 	gr.n_inclusion_proof = 2;
 	gr.inclusion_proof = proof;
-	body_signed(&f[F_GATEWAY_RECEIPT], "frame-gateway-receipt",
-	    PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, PU_CTX_GATEWAY_RECEIPT, &gr.base,
-	    receipt_kid, gw->sign_sk);
+	body_message(&f[F_GATEWAY_RECEIPT], "frame-gateway-receipt",
+	    PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, &gr.base);
+	free(gr.audit_entry.data);
 	nd.gateway_id = GW;
 	nd.msg_id = c->h.core->msg_id;
 	nd.header_hash = hash;

@@ -315,6 +315,31 @@ harness_gateway_log(struct harness *h, struct averify_log *log)
 }
 
 int
+harness_receipt_check(struct harness *h, const struct fx_msg *m, const uint8_t *receipt,
+    size_t len, Puente__AuditEntry **entry)
+{
+	struct averify_log log = { 0 };
+	Puente__GatewayReceipt *g = NULL;
+	Puente__AuditEntry *e = NULL;
+	struct header hdr;
+	struct note n;
+	int rc;
+
+	harness_gateway_log(h, &log);
+	if ((rc = header_decode(&hdr, m->sealed.header, m->sealed.header_len)) == PU_OK) {
+		rc = averify_gateway_receipt(&log, receipt, len, m->sealed.msg_id,
+		    m->sealed.header_hash, hdr.core->sender, &n, &g, &e);
+		header_free(&hdr);
+	}
+	pb_free(g);
+	if (entry != NULL)
+		*entry = e;
+	else
+		pb_free(e);
+	return rc;
+}
+
+int
 harness_audit_replay(struct harness *h, const char *trusted, char *why, size_t n,
     struct averify *out)
 {

@@ -82,6 +82,13 @@ int harness_http_get(struct harness *h, const char *path, char *out, size_t n);
 /* The gateway's log (origin and checkpoint key) as the auditor's directory lists it. */
 void harness_gateway_log(struct harness *h, struct averify_log *log);
 /*
+ * A GATEWAY_RECEIPT body that proves m stored for the sender its header names
+ * (averify_gateway_receipt against the gateway's log): PU_OK or what the check says.
+ * *entry (NULL: not wanted) gets the leaf.
+ */
+int harness_receipt_check(struct harness *h, const struct fx_msg *m, const uint8_t *receipt,
+    size_t len, Puente__AuditEntry **entry);
+/*
  * The auditor replays the whole log through averify (audit_verify.h), trusting the
  * checkpoint note trusted (NULL: none). PU_OK, or the first problem, described in why.
  * out (may be NULL) receives the verifier, to read and then averify_free.

@@ -481,18 +481,13 @@ seal_small(const struct tc_agency *from, struct fx_msg *m)
 static void
 submit_ok(struct tc *c, const struct fx_msg *m, uint8_t **receipt, size_t *receipt_len)
 {
-	struct header h;
-	Puente__GatewayReceipt *gr;
 	uint8_t *r;
 	size_t r_len;
 	char err[64];
 
 	if (tc_submit(c, m, &r, &r_len, err, sizeof(err)) != PU_OK)
 		fail_msg("submission refused: %s", err[0] ? err : "no answer");
-	assert_rc(header_decode(&h, m->sealed.header, m->sealed.header_len), PU_OK);
-	assert_rc(receipt_gateway_verify(r, r_len, &H.tla.dir_loaded, &h, &gr), PU_OK);
-	pb_free(gr);
-	header_free(&h);
+	assert_rc(harness_receipt_check(&H, m, r, r_len, NULL), PU_OK);
 	if (receipt != NULL) {
 		*receipt = r;
 		*receipt_len = r_len;
@@ -783,7 +778,6 @@ end_to_end_with_receipts(void **state)
 	struct tc tla, nle;
 	struct fx_msg m;
 	struct header h;
-	Puente__GatewayReceipt *gr;
 	ProtobufCMessage *out;
 	uint8_t *receipt, mac[32];
 	size_t receipt_len;
@@ -794,8 +788,7 @@ end_to_end_with_receipts(void **state)
 	    3 * 1024 * 1024, NULL), PU_OK);
 	assert_rc(tc_submit(&tla, &m, &receipt, &receipt_len, NULL, 0), PU_OK);
 	assert_rc(header_decode(&h, m.sealed.header, m.sealed.header_len), PU_OK);
-	assert_rc(receipt_gateway_verify(receipt, receipt_len, &H.tla.dir_loaded, &h, &gr), PU_OK);
-	pb_free(gr);
+	assert_rc(harness_receipt_check(&H, &m, receipt, receipt_len, NULL), PU_OK);
 
 	/* NLE sees it in its inbox, fetches, opens, receipts */
 	assert_rc(tc_connect(&nle, H.port, &H.nle), PU_OK);
@@ -2193,12 +2186,7 @@ g12_kill9_during_commits(void **state)
 		size_t r_len;
 		if (tc_submit(&tla, &m[i], &r, &r_len, NULL, 0) != PU_OK)
 			break;
-		struct header h;
-		Puente__GatewayReceipt *gr;
-		assert_rc(header_decode(&h, m[i].sealed.header, m[i].sealed.header_len), PU_OK);
-		assert_rc(receipt_gateway_verify(r, r_len, &H.tla.dir_loaded, &h, &gr), PU_OK);
-		pb_free(gr);
-		header_free(&h);
+		assert_rc(harness_receipt_check(&H, &m[i], r, r_len, NULL), PU_OK);
 		free(r);
 		acked[i] = 1;
 		n_acked++;

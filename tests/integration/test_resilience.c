@@ -85,24 +85,8 @@ connect_as(struct tc *c, const struct tc_agency *a)
 	assert_rc(tc_connect(c, H.port, a), PU_OK);
 }
 
-/* The receipt in a GATEWAY_RECEIPT body is for m, from the gateway in the directory. */
-static int
-receipt_ok(const struct tc_agency *a, const struct fx_msg *m, const uint8_t *r, size_t len)
-{
-	Puente__GatewayReceipt *gr;
-	struct header h;
-	int rc;
-
-	if ((rc = header_decode(&h, m->sealed.header, m->sealed.header_len)) != PU_OK)
-		return rc;
-	if ((rc = receipt_gateway_verify(r, len, &a->dir_loaded, &h, &gr)) == PU_OK)
-		pb_free(gr);
-	header_free(&h);
-	return rc;
-}
-
 static void
-submit_ok(struct tc *c, const struct tc_agency *a, const struct fx_msg *m)
+submit_ok(struct tc *c, const struct fx_msg *m)
 {
 	uint8_t *r;
 	size_t len;
@@ -110,7 +94,7 @@ submit_ok(struct tc *c, const struct tc_agency *a, const struct fx_msg *m)
 
 	if (tc_submit(c, m, &r, &len, err, sizeof(err)) != PU_OK)
 		fail_msg("submission refused: %s", err[0] ? err : "no answer");
-	assert_rc(receipt_ok(a, m, r, len), PU_OK);
+	assert_rc(harness_receipt_check(&H, m, r, len, NULL), PU_OK);
 	free(r);
 }
 
@@ -346,20 +330,20 @@ pool_index(const struct sender *s, const uint8_t *msg_id)
 static void
 take_receipt(struct sender *s, const uint8_t *body, size_t len)
 {
-	Puente__Signed *sg = puente__signed__unpack(NULL, len, body);
-	Puente__GatewayReceipt *g = NULL;
+	Puente__GatewayReceipt *g = puente__gateway_receipt__unpack(NULL, len, body);
+	Puente__AuditEntry *e = NULL;
 	int i = -1;
 
-	if (sg != NULL)
-		g = puente__gateway_receipt__unpack(NULL, sg->body.len, sg->body.data);
-	if (g != NULL && g->msg_id.len == PU_MSG_ID_LEN)
-		i = pool_index(s, g->msg_id.data);
-	if (i < 0 || s->acked[i] || receipt_ok(s->a, &s->m[i], body, len) != PU_OK)
+	if (g != NULL)
+		e = puente__audit_entry__unpack(NULL, g->audit_entry.len, g->audit_entry.data);
+	if (e != NULL && e->msg_id.len == PU_MSG_ID_LEN)
+		i = pool_index(s, e->msg_id.data);
+	if (i < 0 || s->acked[i] || harness_receipt_check(&H, &s->m[i], body, len, NULL) != PU_OK)
 		snprintf(s->bad, sizeof(s->bad), "a receipt that is not for a message in flight");
 	else
 		s->acked[i] = 1;
+	puente__audit_entry__free_unpacked(e, NULL);
 	puente__gateway_receipt__free_unpacked(g, NULL);
-	puente__signed__free_unpacked(sg, NULL);
 	atomic_fetch_add(&kill_acked, 1);
 }
 
@@ -466,7 +450,7 @@ check_after_restart(struct sender *s, struct tc *nle, struct tc *fed, int *n_who
 	connect_as(&c, s->a);
 	for (int i = 0; i < s->sent; i++)
 		if (!s->acked[i])
-			submit_ok(&c, s->a, &s->m[i]);
+			submit_ok(&c, &s->m[i]);
 	tc_close(&c);
 	for (int i = 0; i < s->sent; i++) {
 		if (absent[i])
@@ -576,7 +560,7 @@ r_slow_reader_memory_bounded(void **state)
 	(void)state;
 	seal(&H.tla, &big, to_nle, 1, SLOW_SIZE);
 	connect_as(&tla, &H.tla);
-	submit_ok(&tla, &H.tla, &big);
+	submit_ok(&tla, &big);
 	tc_close(&tla);
 	connect_as(&nle, &H.nle);
 	connect_as(&tab, &H.tab);
@@ -587,7 +571,7 @@ r_slow_reader_memory_bounded(void **state)
 	for (t0 = mono_ms(); mono_ms() - t0 < SLOW_STALL_MS; served++) {
 		struct fx_msg m;
 		seal(&H.tab, &m, to_fed, 1, 4096);
-		submit_ok(&tab, &H.tab, &m);
+		submit_ok(&tab, &m);
 		fetch_same(&fed, &H.fed, &m);
 		fx_msg_free(&m);
 		long rss = harness_status_kib(&H, "VmRSS");
@@ -663,7 +647,7 @@ r_full_disk(void **state)
 	seal(&H.tla, &before, TO_BOTH, 2, MIB + MIB / 2);
 	seal(&H.tla, &big, TO_BOTH, 2, MIB + MIB / 2);
 	connect_as(&tla, &H.tla);
-	submit_ok(&tla, &H.tla, &before);
+	submit_ok(&tla, &before);
 
 	fill_disk(filler);
 	/*
@@ -682,7 +666,7 @@ r_full_disk(void **state)
 		seal(&H.tla, &small[n_small], TO_BOTH, 2, 4096);
 		int rc = tc_submit(&tla, &small[n_small], &r, &len, code, sizeof(code));
 		if (rc == PU_OK) {
-			assert_rc(receipt_ok(&H.tla, &small[n_small], r, len), PU_OK);
+			assert_rc(harness_receipt_check(&H, &small[n_small], r, len, NULL), PU_OK);
 			free(r);
 		} else {
 			assert_string_equal(code, "PU_ERR_STORE_FULL");
@@ -700,8 +684,8 @@ r_full_disk(void **state)
 
 	/* space again: the refused messages are accepted, everything stored opens */
 	assert_int_equal(unlink(filler), 0);
-	submit_ok(&tla, &H.tla, &big);
-	submit_ok(&tla, &H.tla, &small[n_small - 1]);
+	submit_ok(&tla, &big);
+	submit_ok(&tla, &small[n_small - 1]);
 	tc_close(&tla);
 	connect_as(&fed, &H.fed);
 	fetch_same(&nle, &H.nle, &before);
@@ -744,7 +728,7 @@ data_dir_with_a_message(struct fx_msg *m)
 
 	seal(&H.tla, m, TO_BOTH, 2, 4096);
 	connect_as(&tla, &H.tla);
-	submit_ok(&tla, &H.tla, m);
+	submit_ok(&tla, m);
 	tc_close(&tla);
 	assert_int_equal(harness_stop(&H), 0);
 }

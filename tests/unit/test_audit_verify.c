@@ -29,6 +29,7 @@ static struct {
 	uint8_t sk[64], pk[32], other_sk[64], other_pk[32];
 	uint8_t *leaf[N];
 	size_t leaf_len[N];
+	uint8_t msg_id[N][16], header_hash[N][32];	/* of the message each leaf records */
 	uint8_t hash[N * H];
 	struct averify_log log;
 } T;
@@ -46,7 +47,15 @@ setup(void **state)
 	for (unsigned i = 0; i < N; i++) {
 		Puente__AuditEntry e = PUENTE__AUDIT_ENTRY__INIT;
 
-		e.event = PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE;
+		/* The last leaf records a fetch of the message the one before it stored. */
+		e.event = i == N - 1 ? PUENTE__AUDIT_EVENT__AUDIT_EVENT_FETCH :
+		    PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE;
+		memset(T.msg_id[i], i == N - 1 ? N - 1 : (int)i + 1, 16);
+		memset(T.header_hash[i], i == N - 1 ? 0x80 + N - 1 : 0x81 + (int)i, 32);
+		e.msg_id.data = T.msg_id[i];
+		e.msg_id.len = 16;
+		e.header_hash.data = T.header_hash[i];
+		e.header_hash.len = 32;
 		e.at = 1764000000 + i;
 		e.agency_id = "MX-TLA-PPNNA";
 		e.outcome = "ok";
@@ -338,6 +347,117 @@ leaf_proof_of_a_receipt(void **state)
 	answer_free(&x);
 }
 
+/* Record i of answer x as the gateway's GATEWAY_RECEIPT body (encoded, free it). */
+static uint8_t *
+receipt_make(const struct answer *x, unsigned i, size_t *len)
+{
+	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
+	uint8_t *enc;
+
+	g.audit_index = i;
+	g.checkpoint = x->cp;
+	g.audit_entry = x->rec[i].entry;
+	g.inclusion_proof = x->rec[i].inclusion_proof;
+	g.n_inclusion_proof = x->rec[i].n_inclusion_proof;
+	assert_rc(pb_encode(&g.base, &enc, len), PU_OK);
+	return enc;
+}
+
+static int
+receipt_check(const uint8_t *p, size_t len, const uint8_t *msg_id, const uint8_t *hh,
+    const char *sender)
+{
+	Puente__GatewayReceipt *g;
+	Puente__AuditEntry *e;
+	struct note n;
+	int rc = averify_gateway_receipt(&T.log, p, len, msg_id, hh, sender, &n, &g, &e);
+
+	if (rc != PU_OK) {
+		assert_null(g);
+		assert_null(e);
+	} else {
+		assert_int_equal(n.tree_size, N);
+		assert_memory_equal(e->msg_id.data, msg_id, 16);
+	}
+	pb_free(g);
+	pb_free(e);
+	return rc;
+}
+
+/*
+ * THREATS.md 4, 9 and 19: a gateway receipt is its "store" leaf proven in a checkpoint the
+ * gateway's log key signed. The genuine one verifies; replayed for another message, header
+ * or sender, the leaf of another event, a leaf altered, a checkpoint by another key, bytes
+ * cut short or with an unknown field: each refused with its code.
+ */
+static void
+gateway_receipts(void **state)
+{
+	const uint8_t *id = T.msg_id[2], *hh = T.header_hash[2];
+	Puente__GatewayReceipt *g;
+	struct answer x;
+	uint8_t *p, *q;
+	size_t len;
+
+	(void)state;
+	answer_make(&x, 0, N, N, 0);
+	p = receipt_make(&x, 2, &len);
+	assert_rc(receipt_check(p, len, id, hh, "MX-TLA-PPNNA"), PU_OK);
+	assert_rc(receipt_check(p, len, T.msg_id[3], hh, "MX-TLA-PPNNA"),
+	    PU_ERR_RECEIPT_MISMATCH);
+	assert_rc(receipt_check(p, len, id, T.header_hash[3], "MX-TLA-PPNNA"),
+	    PU_ERR_RECEIPT_MISMATCH);
+	assert_rc(receipt_check(p, len, id, hh, "MX-NLE-PPNNA"), PU_ERR_RECEIPT_MISMATCH);
+	/* Cut short anywhere, or grown by an unknown field: never accepted. */
+	for (size_t n = 0; n < len; n++)
+		assert_true(receipt_check(p, n, id, hh, "MX-TLA-PPNNA") != PU_OK);
+	q = malloc(len + 2);
+	memcpy(q, p, len);
+	q[len] = 0x78;		/* field 15, varint */
+	q[len + 1] = 0x01;
+	assert_rc(receipt_check(q, len + 2, id, hh, "MX-TLA-PPNNA"), PU_ERR_PB_UNKNOWN_FIELD);
+	free(q);
+	free(p);
+
+	/* The fetch of message N-1 is proven, but it is no acknowledgement of storing it. */
+	p = receipt_make(&x, N - 1, &len);
+	assert_rc(receipt_check(p, len, T.msg_id[N - 1], T.header_hash[N - 1], "MX-TLA-PPNNA"),
+	    PU_ERR_RECEIPT_MISMATCH);
+	free(p);
+
+	/* Leaf 3 presented with leaf 2's proof and index: the root differs. */
+	x.rec[2].entry = x.rec[3].entry;
+	p = receipt_make(&x, 2, &len);
+	assert_rc(receipt_check(p, len, T.msg_id[3], T.header_hash[3], "MX-TLA-PPNNA"),
+	    PU_ERR_PROOF_ROOT);
+	free(p);
+	answer_free(&x);
+
+	/* The right leaf and proof under a checkpoint signed by another key. */
+	answer_make(&x, 0, N, N, 0);
+	free(x.cp);
+	x.cp = checkpoint(N, NULL, T.other_sk, T.other_pk, ORIGIN);
+	p = receipt_make(&x, 2, &len);
+	assert_rc(receipt_check(p, len, id, hh, "MX-TLA-PPNNA"), PU_ERR_NOTE_UNSIGNED);
+	/* What a verified receipt hands back is the leaf's, ready for the outbox. */
+	free(x.cp);
+	x.cp = checkpoint(N, NULL, T.sk, T.pk, ORIGIN);
+	free(p);
+	p = receipt_make(&x, 2, &len);
+	{
+		Puente__AuditEntry *e;
+		struct note n;
+		assert_rc(averify_gateway_receipt(&T.log, p, len, id, hh, "MX-TLA-PPNNA", &n, &g,
+		    &e), PU_OK);
+		assert_int_equal(g->audit_index, 2);
+		assert_int_equal(e->at, 1764000000 + 2);
+		pb_free(g);
+		pb_free(e);
+	}
+	free(p);
+	answer_free(&x);
+}
+
 int
 main(void)
 {
@@ -349,6 +469,7 @@ main(void)
 		cmocka_unit_test(proofs_for_another_leaf_or_of_the_wrong_length_fail),
 		cmocka_unit_test(missing_repeated_or_unchained_entries_fail),
 		cmocka_unit_test(leaf_proof_of_a_receipt),
+		cmocka_unit_test(gateway_receipts),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,6 +1,6 @@
 /*
- * test_receipt.c - signed statements through the real library: recipient receipts and
- * gateway receipts, THREATS.md groups 9 (forged, misdirected, replayed receipts, wrong
+ * test_receipt.c - signed statements through the real library: recipient receipts (gateway
+ * receipts are proofs from the audit log: test_audit_verify), THREATS.md groups 9 (forged, misdirected, replayed receipts, wrong
  * plaintext MAC), 15 (a signature made for one purpose presented for another) and 20
  * (receipts from non-recipients and retired keys), each attack performed and its exact
  * error asserted.
@@ -302,15 +302,14 @@ recipient_receipt_key_status(void **state)
 
 /*
  * THREATS.md 15: NLE's signature over the very bytes of a valid receipt body, but made for
- * another purpose (content, header, open statement, gateway receipt), does not pass as a
+ * another purpose (content, header, open statement, non-delivery), does not pass as a
  * recipient receipt: the context string is part of what is signed.
  */
 static void
 receipt_context_separation(void **state)
 {
 	static const char *const other[] = {
-		PU_CTX_CONTENT, PU_CTX_HEADER, PU_CTX_OPEN, PU_CTX_GATEWAY_RECEIPT,
-		PU_CTX_NON_DELIVERY, PU_CTX_DIRECTORY,
+		PU_CTX_CONTENT, PU_CTX_HEADER, PU_CTX_OPEN, PU_CTX_NON_DELIVERY, PU_CTX_DIRECTORY,
 	};
 	struct fx_agency *nle = fx_agency(&fx, NLE);
 	Puente__RecipientReceipt r = PUENTE__RECIPIENT_RECEIPT__INIT;
@@ -346,210 +345,13 @@ receipt_context_separation(void **state)
 	msg_free(&x);
 }
 
-/* A gateway receipt for h, claiming gateway_id, signed under ctx with (kid, sk). */
-static void
-make_gw_receipt(uint8_t **out, size_t *len, const char *ctx, const char *gateway_id,
-    const struct header *h, int64_t accepted_at, const uint8_t *kid, const uint8_t *sk)
-{
-	static const char checkpoint[] =
-	    "puente.example/gw01\n8\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n"
-	    "\xe2\x80\x94 puente.example/gw01 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
-	uint8_t proof[PU_HASH_LEN] = { 0x11 };
-	ProtobufCBinaryData proofs[1] = { { PU_HASH_LEN, proof } };
-	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
-
-	g.gateway_id = (char *)gateway_id;
-	g.msg_id = h->core->msg_id;
-	g.header_hash.data = (uint8_t *)h->header_hash;
-	g.header_hash.len = PU_HASH_LEN;
-	g.audit_index = 7;
-	g.accepted_at = accepted_at;
-	g.directory_serial = fx.serial;
-	g.checkpoint = (char *)checkpoint;
-	g.n_inclusion_proof = 1;
-	g.inclusion_proof = proofs;
-	assert_rc(signed_create(ctx, &g.base, kid, sk, out, len), PU_OK);
-}
-
-static int
-gateway_verify(const uint8_t *p, size_t len, const struct directory *d, const struct header *h)
-{
-	Puente__GatewayReceipt *out = NULL;
-	int rc = receipt_gateway_verify(p, len, d, h, &out);
-
-	if (rc == PU_OK)
-		assert_non_null(out);
-	else
-		assert_null(out);
-	pb_free(out);
-	return rc;
-}
-
-/* THREATS.md 4, 9 and 19: gateway receipts, genuine, forged and replayed. */
-static void
-gateway_receipts(void **state)
-{
-	struct fx_agency *gw = fx_agency(&fx, GW), *tla = fx_agency(&fx, TLA);
-	Puente__GatewayReceipt *out;
-	ProtobufCMessage *body;
-	uint8_t gw_kid[PU_KEY_ID_LEN], *p;
-	size_t len;
-	struct msg a, b;
-
-	(void)state;
-	/* The fixture's gateway signs receipts with its RECEIPT key (its signing pair). */
-	key_id_compute(gw_kid, RECEIPT_KEY, gw->sign_pk);
-	msg_make(&a, to_nle, 1);
-	msg_make(&b, to_nle, 1);
-
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, GW, &a.h, fx.now, gw_kid, gw->sign_sk);
-	assert_rc(receipt_gateway_verify(p, len, &fx.dir, &a.h, &out), PU_OK);
-	assert_string_equal(out->gateway_id, GW);
-	assert_int_equal(out->audit_index, 7);
-	assert_int_equal(out->accepted_at, fx.now);
-	assert_int_equal(out->n_inclusion_proof, 1);
-	pb_free(out);
-	/* replayed for another message */
-	assert_rc(gateway_verify(p, len, &fx.dir, &b.h), PU_ERR_RECEIPT_MISMATCH);
-	/*
-	 * Key and context separation: the same bytes read as a recipient receipt's signature
-	 * fail (the context differs), and the gateway's key is not found under another
-	 * purpose even though the fixture's RECEIPT key shares the signing pair.
-	 */
-	assert_rc(signed_verify(p, len, PU_CTX_RECIPIENT_RECEIPT,
-	    &puente__gateway_receipt__descriptor, directory_find_agency(&fx.dir, GW),
-	    RECEIPT_KEY, &body), PU_ERR_SIGNATURE);
-	assert_null(body);
-	assert_rc(signed_verify(p, len, PU_CTX_GATEWAY_RECEIPT,
-	    &puente__gateway_receipt__descriptor, directory_find_agency(&fx.dir, GW),
-	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING, &body), PU_ERR_RECEIPT_SIGNER);
-	assert_null(body);
-	free(p);
-
-	/* signed by the gateway's key but under the recipient-receipt context */
-	make_gw_receipt(&p, &len, PU_CTX_RECIPIENT_RECEIPT, GW, &a.h, fx.now, gw_kid, gw->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_SIGNATURE);
-	free(p);
-
-	/*
-	 * Forged by TLA naming the gateway, under TLA's own key id: the gateway entry has no
-	 * key with that id, so the signer is refused before any signature is checked.
-	 */
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, GW, &a.h, fx.now, tla->sign_kid,
-	    tla->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_RECEIPT_SIGNER);
-	free(p);
-	/* Forged by TLA under the gateway's key id: the key is found, the signature fails. */
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, GW, &a.h, fx.now, gw_kid, tla->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_SIGNATURE);
-	free(p);
-	/*
-	 * Naming TLA as the gateway, validly signed by TLA: TLA's role is STATE, so it is
-	 * refused on the role before the (good) signature matters.
-	 */
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, TLA, &a.h, fx.now, tla->sign_kid,
-	    tla->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_RECEIPT_SIGNER);
-	free(p);
-	/* a gateway the directory does not list */
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, "MX-CMX-GW99", &a.h, fx.now, gw_kid,
-	    gw->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_RECEIPT_SIGNER);
-	free(p);
-	/* the gateway signing with its SIGNING key id: wrong purpose for a receipt */
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, GW, &a.h, fx.now, gw->sign_kid,
-	    gw->sign_sk);
-	assert_rc(gateway_verify(p, len, &fx.dir, &a.h), PU_ERR_RECEIPT_SIGNER);
-	free(p);
-	msg_free(&a);
-	msg_free(&b);
-}
-
-/* The fixture's directory re-signed with the gateway's RECEIPT key in status st since t. */
-static void
-load_with_gateway_key(struct directory *d, Puente__KeyStatus st, int64_t since)
-{
-	ProtobufCMessage *m;
-	Puente__Directory *dir;
-	uint8_t *enc, *sd;
-	size_t enc_len, sd_len;
-	int found = 0;
-
-	assert_rc(pb_decode(&puente__directory__descriptor, fx.dir.signed_dir->directory.data,
-	    fx.dir.signed_dir->directory.len, &pb_limits_wire, 64u << 20, &m), PU_OK);
-	dir = (Puente__Directory *)m;
-	for (size_t i = 0; i < dir->n_agencies; i++) {
-		if (strcmp(dir->agencies[i]->id, GW) != 0)
-			continue;
-		for (size_t k = 0; k < dir->agencies[i]->n_keys; k++) {
-			Puente__Key *key = dir->agencies[i]->keys[k];
-			if (key->purpose == RECEIPT_KEY) {
-				key->status = st;
-				key->status_since = since;
-				found = 1;
-			}
-		}
-	}
-	assert_true(found);
-	assert_rc(pb_encode(&dir->base, &enc, &enc_len), PU_OK);
-	pb_free(dir);
-	assert_rc(directory_sign(enc, enc_len, fx.root_sk, fx.root_pk, &sd, &sd_len), PU_OK);
-	free(enc);
-	assert_rc(directory_load(d, sd, sd_len, fx.root_pk, fx.now, 0), PU_OK);
-	free(sd);
-}
-
-/*
- * THREATS.md 9 and 17: a gateway receipt made with a RECEIPT key that was compromised or
- * retired before the receipt says the message was accepted must not verify, exactly as a
- * recipient receipt is judged at its `at` (KeyStatus: "nothing after that time is
- * trusted"). Whoever stole the key could otherwise forge acknowledgements.
- */
-static void
-gateway_receipt_key_status(void **state)
-{
-	static const struct { Puente__KeyStatus st; int want; } cases[] = {
-		{ PUENTE__KEY_STATUS__KEY_STATUS_COMPROMISED, PU_ERR_KEY_COMPROMISED },
-		{ PUENTE__KEY_STATUS__KEY_STATUS_RETIRED, PU_ERR_KEY_RETIRED },
-	};
-	struct fx_agency *gw = fx_agency(&fx, GW);
-	uint8_t gw_kid[PU_KEY_ID_LEN], *before, *after;
-	size_t before_len, after_len;
-	const int64_t T = fx.now;
-	int rc_before[2], rc_after[2];
-	struct directory d;
-	struct msg x;
-
-	(void)state;
-	key_id_compute(gw_kid, RECEIPT_KEY, gw->sign_pk);
-	msg_make(&x, to_nle, 1);
-	make_gw_receipt(&before, &before_len, PU_CTX_GATEWAY_RECEIPT, GW, &x.h, T - 1, gw_kid,
-	    gw->sign_sk);
-	make_gw_receipt(&after, &after_len, PU_CTX_GATEWAY_RECEIPT, GW, &x.h, T + 60, gw_kid,
-	    gw->sign_sk);
-	/* Codes first, assertions after cleanup: a failure here must not also leak. */
-	for (size_t i = 0; i < 2; i++) {
-		load_with_gateway_key(&d, cases[i].st, T);
-		rc_before[i] = gateway_verify(before, before_len, &d, &x.h);
-		rc_after[i] = gateway_verify(after, after_len, &d, &x.h);
-		directory_free(&d);
-	}
-	free(before);
-	free(after);
-	msg_free(&x);
-	for (size_t i = 0; i < 2; i++) {
-		assert_rc(rc_before[i], PU_OK);
-		assert_rc(rc_after[i], cases[i].want);
-	}
-}
-
 /* THREATS.md 6 at the receipt entry point, and receipt fields of the wrong shape. */
 static void
 malformed_receipts(void **state)
 {
-	struct fx_agency *nle = fx_agency(&fx, NLE), *gw = fx_agency(&fx, GW);
+	struct fx_agency *nle = fx_agency(&fx, NLE);
 	Puente__RecipientReceipt r = PUENTE__RECIPIENT_RECEIPT__INIT;
-	uint8_t *p, *q, gw_kid[PU_KEY_ID_LEN];
+	uint8_t *p, *q;
 	size_t len;
 	struct msg x;
 
@@ -619,19 +421,6 @@ malformed_receipts(void **state)
 	assert_rc(recipient_verify(p, len, &x.h, NULL), PU_ERR_RECEIPT_FIELD);
 	free(p);
 
-	/* The gateway receipt entry point: truncated, and an unknown field. */
-	key_id_compute(gw_kid, RECEIPT_KEY, gw->sign_pk);
-	make_gw_receipt(&p, &len, PU_CTX_GATEWAY_RECEIPT, GW, &x.h, fx.now, gw_kid, gw->sign_sk);
-	assert_rc(gateway_verify(p, len - 1, &fx.dir, &x.h), PU_ERR_PB_DECODE);
-	for (size_t n = 1; n < len; n++)
-		assert_true(gateway_verify(p, n, &fx.dir, &x.h) != PU_OK);
-	q = malloc(len + 2);
-	memcpy(q, p, len);
-	q[len] = 0x78;
-	q[len + 1] = 0x01;
-	assert_rc(gateway_verify(q, len + 2, &fx.dir, &x.h), PU_ERR_PB_UNKNOWN_FIELD);
-	free(q);
-	free(p);
 	msg_free(&x);
 }
 
@@ -688,15 +477,13 @@ empty_signed(void **state)
 {
 	static const uint8_t nothing[1];
 	struct msg x;
-	int rc_recipient, rc_gateway;
+	int rc_recipient;
 
 	(void)state;
 	msg_make(&x, to_nle, 1);
 	rc_recipient = recipient_verify(nothing, 0, &x.h, NULL);
-	rc_gateway = gateway_verify(nothing, 0, &fx.dir, &x.h);
 	msg_free(&x);
 	assert_rc(rc_recipient, PU_ERR_RECEIPT_SIGNER);
-	assert_rc(rc_gateway, PU_ERR_RECEIPT_SIGNER);
 }
 
 int
@@ -709,8 +496,6 @@ main(void)
 		cmocka_unit_test(recipient_receipt_replayed),
 		cmocka_unit_test(recipient_receipt_key_status),
 		cmocka_unit_test(receipt_context_separation),
-		cmocka_unit_test(gateway_receipts),
-		cmocka_unit_test(gateway_receipt_key_status),
 		cmocka_unit_test(malformed_receipts),
 		cmocka_unit_test(outcome_for),
 		cmocka_unit_test(recipient_receipt_backdated),
