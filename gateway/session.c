@@ -1042,15 +1042,15 @@ send_ack(struct session *s, const struct store_req *r)
 	a.msg_id.data = (uint8_t *)r->msg_id;
 	a.msg_id.len = PU_MSG_ID_LEN;
 	a.audit_index = r->audit_index;
-	if (r->checkpoint != NULL)
-		a.checkpoint = r->checkpoint;
+	if (r->checkpoint[0] != '\0')
+		a.checkpoint = (char *)r->checkpoint;
 	for (size_t i = 0; i < r->proof_len; i++) {
 		proof[i].data = (uint8_t *)r->proof + i * MERKLE_HASH_LEN;
 		proof[i].len = MERKLE_HASH_LEN;
 	}
 	a.inclusion_proof = proof;
 	a.n_inclusion_proof = r->proof_len;
-	if (r->checkpoint != NULL) {
+	if (r->checkpoint[0] != '\0') {
 		a.audit_entry.data = r->audit_leaf;
 		a.audit_entry.len = r->audit_leaf_len;
 	}

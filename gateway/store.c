@@ -133,6 +133,9 @@ store_req_new(enum store_kind kind, uint64_t session, uint64_t tag)
 		r->kind = kind;
 		r->session = session;
 		r->tag = tag;
+		/* Room for a usual receipt, so that the writer need not allocate (checkpoint). */
+		if (kind == STORE_SUBMIT && (r->receipt = malloc(STORE_RECEIPT_ROOM)) != NULL)
+			r->receipt_cap = STORE_RECEIPT_ROOM;
 	}
 	return r;
 }
@@ -143,7 +146,6 @@ store_req_free(struct store_req *r)
 	if (r == NULL)
 		return;
 	free(r->audit_leaf);
-	free(r->checkpoint);
 	free(r->header);
 	free(r->data);
 	free(r->receipt);
@@ -378,6 +380,23 @@ request_leaf(struct store *s, struct db *db, struct store_req *r)
  * message's "store" leaf and the leaf's inclusion proof in it. The checkpoint's signature
  * is the receipt's: the leaf says which message, header, sender and time (PROTOCOL §6.3).
  */
+/* Pack m into r->receipt, growing it only when the room the loop gave is too small. */
+static int
+receipt_pack(struct store_req *r, const ProtobufCMessage *m)
+{
+	size_t need = protobuf_c_message_get_packed_size(m);
+
+	if (need > r->receipt_cap) {
+		free(r->receipt);
+		r->receipt_cap = 0;
+		if ((r->receipt = malloc(need)) == NULL)
+			return PU_ERR_NOMEM;
+		r->receipt_cap = need;
+	}
+	r->receipt_len = protobuf_c_message_pack(m, r->receipt);
+	return PU_OK;
+}
+
 static int
 encode_receipt(struct store *s, struct store_req *r)
 {
@@ -395,7 +414,7 @@ encode_receipt(struct store *s, struct store_req *r)
 	g.audit_entry.data = r->audit_leaf;
 	g.audit_entry.len = r->audit_leaf_len;
 	g.witnessed = s->audit.witnessed;
-	return pb_encode(&g.base, &r->receipt, &r->receipt_len);
+	return receipt_pack(r, &g.base);
 }
 
 static int
@@ -429,14 +448,19 @@ submit_existing(struct db *db, struct store_req *r)
 		r->same_header = sqlite3_column_bytes(st, 0) == PU_HASH_LEN &&
 		    memcmp(hh, r->header_hash, PU_HASH_LEN) == 0;
 		if (r->same_header) {
-			r->receipt_len = (size_t)sqlite3_column_bytes(st, 1);
-			r->receipt = malloc(r->receipt_len);
-			if (r->receipt != NULL) {
-				memcpy(r->receipt, sqlite3_column_blob(st, 1), r->receipt_len);
-				rc = PU_OK;
-			} else {
-				rc = PU_ERR_NOMEM;
+			size_t len = (size_t)sqlite3_column_bytes(st, 1);
+			rc = PU_OK;
+			if (len > r->receipt_cap) {
+				free(r->receipt);
+				r->receipt_cap = 0;
+				if ((r->receipt = malloc(len)) != NULL)
+					r->receipt_cap = len;
+				else
+					rc = PU_ERR_NOMEM;
 			}
+			if (rc == PU_OK && len > 0)
+				memcpy(r->receipt, sqlite3_column_blob(st, 1), len);
+			r->receipt_len = rc == PU_OK ? len : 0;
 		} else {
 			rc = PU_ERR_CONFLICT;
 		}
@@ -936,9 +960,7 @@ finish_batch(struct store *s, struct db *db, struct store_req *batch)
 		if ((rc = audit_writer_proof(&s->audit, db, r->audit_index, r->proof,
 		    &r->proof_len)) != PU_OK)
 			return rc;
-		free(r->checkpoint);
-		if ((r->checkpoint = strdup(s->audit.checkpoint)) == NULL)
-			return PU_ERR_NOMEM;
+		memcpy(r->checkpoint, s->audit.checkpoint, sizeof(r->checkpoint));
 		if (r->kind == STORE_SUBMIT && ((rc = encode_receipt(s, r)) != PU_OK ||
 		    (rc = update_receipt(db, r)) != PU_OK))
 			return rc;
@@ -946,8 +968,6 @@ finish_batch(struct store *s, struct db *db, struct store_req *batch)
 	/* A retry that found its message stored earlier in this same batch: now signed. */
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
 		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && r->found && r->receipt_len == 0) {
-			free(r->receipt);
-			r->receipt = NULL;
 			if ((rc = submit_existing(db, r)) != PU_OK)
 				return rc;
 		}

@@ -25,6 +25,8 @@
 
 #define STORE_AGENCY_MAX 40
 #define STORE_CASE_MAX 64
+/* A SUBMIT request comes with this much room for its receipt (a usual one is under 2 KiB). */
+#define STORE_RECEIPT_ROOM 4096
 
 enum store_kind {
 	STORE_LOOKUP,		/* reader: is this msg_id stored?  -> found, same_header, receipt */
@@ -105,14 +107,17 @@ struct store_req {
 	char original_case[STORE_CASE_MAX];
 	uint64_t audit_index;
 	int64_t accepted_at;
-	uint8_t *receipt;		/* the signed gateway receipt (SUBMIT, LOOKUP) */
+	uint8_t *receipt;		/* the gateway receipt (SUBMIT, LOOKUP), receipt_cap bytes */
+	size_t receipt_cap;		/* a SUBMIT's comes allocated by the loop (see checkpoint) */
 	/* RECEIPT, OPEN (and inside a SUBMIT's receipt): the batch's checkpoint and the
-	 * inclusion proof of the request's leaf in it */
-	char *checkpoint;
+	 * inclusion proof of the request's leaf in it. Held in the request, not allocated by
+	 * the writer: a block one thread allocates and another frees makes the two contend
+	 * for the first one's malloc arena. */
+	char checkpoint[NOTE_MAX_LEN + 1];
 	uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN];
 	size_t proof_len;
 	uint8_t witness_pk[32];		/* COSIGN */
-	size_t receipt_len;
+	size_t receipt_len;		/* bytes of receipt used */
 	struct store_inbox_entry *entries;	/* INBOX */
 	size_t n_entries;
 	uint64_t expired, purged, overdue;	/* SWEEP */
