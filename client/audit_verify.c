@@ -470,7 +470,7 @@ averify_gateway_receipt(const struct averify_log *log, const uint8_t *data, size
 	if (rc == PU_OK && (e->event != PUENTE__AUDIT_EVENT__AUDIT_EVENT_STORE ||
 	    e->msg_id.len != 16 || memcmp(e->msg_id.data, msg_id, 16) != 0 ||
 	    e->header_hash.len != 32 || memcmp(e->header_hash.data, header_hash, 32) != 0 ||
-	    strcmp(e->agency_id, sender) != 0))
+	    strcmp(e->agency_id, sender) != 0 || strcmp(e->outcome, "ok") != 0))
 		rc = PU_ERR_RECEIPT_MISMATCH;
 	if (rc != PU_OK) {
 		pb_free(e);

@@ -99,8 +99,8 @@ int averify_leaf_proof(const struct averify_log *log, const char *checkpoint, ui
 
 /*
  * A gateway receipt (PROTOCOL.md §6.3): data decodes as a GatewayReceipt, its "store" leaf
- * is proven in its checkpoint (averify_leaf_proof), and that leaf records this message:
- * msg_id, header_hash and sender. *n gets the checkpoint, *receipt and *entry the decoded
+ * is proven in its checkpoint (averify_leaf_proof), and that leaf records this message
+ * stored: msg_id, header_hash, sender, outcome "ok". *n gets the checkpoint, *receipt and *entry the decoded
  * receipt and leaf (pb_free both). PU_ERR_PB_* for bytes that do not decode, the codes of
  * averify_leaf_proof, PU_ERR_RECEIPT_MISMATCH for a leaf of another event or message.
  */

@@ -445,10 +445,9 @@ retryable(int rc)
 	case PU_ERR_IO:
 	case PU_ERR_LOCAL_DB:
 	/* a receipt that does not verify: the message may be stored; retrying gets it again */
-	case PU_ERR_SIGNATURE:
 	case PU_ERR_RECEIPT_MISMATCH:
-	case PU_ERR_RECEIPT_SIGNER:
 	case PU_ERR_RECEIPT_FIELD:
+	case PU_ERR_AUDIT_LEAF:
 		return 1;
 	default:
 		return 0;
@@ -501,14 +500,15 @@ send_chunks(struct puente_client *c, const struct header *h, const uint8_t *hdr,
  * came while chunks were still going, early_rc what reading it gave.
  */
 /*
- * What a receipt that does not verify means: one that does not decode or names another
- * message may be retried (the gateway answers a retry with the stored receipt); a proof
- * that fails says the gateway's log is not the one it signs (PU_ERR_AUDIT_LEAF).
+ * The code a receipt that does not verify is reported with: PU_ERR_RECEIPT_FIELD for bytes
+ * that do not decode, PU_ERR_RECEIPT_MISMATCH for another message's leaf, PU_ERR_AUDIT_LEAF
+ * for a checkpoint or proof that fails (the reason goes in the detail); local trouble keeps
+ * its own code. Each is retried: the message may be stored, and a retry gets its receipt.
  */
 static int
 receipt_failure(int rc)
 {
-	if (rc == PU_ERR_RECEIPT_MISMATCH)
+	if (rc == PU_ERR_RECEIPT_MISMATCH || rc == PU_ERR_NOMEM)
 		return rc;
 	if (rc <= PU_ERR_PB_DECODE && rc >= PU_ERR_PB_BUDGET)	/* -30..-36: does not decode */
 		return PU_ERR_RECEIPT_FIELD;

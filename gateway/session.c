@@ -531,8 +531,11 @@ on_lookup_done(struct session *s, struct store_req *r)
 		/* A retry: the original receipt, nothing stored, the chunks ignored. */
 		s->srv->st.messages_retried++;
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, &s->sub.h, NULL, PU_OK);
-		session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
-		    r->receipt_len);
+		if (r->receipt_len > 0)
+			session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT,
+			    r->receipt, r->receipt_len);
+		else
+			session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
 		uint32_t count = s->sub.count;
 		uint8_t id[PU_MSG_ID_LEN];
 		memcpy(id, s->sub.msg_id, sizeof(id));

@@ -261,7 +261,9 @@ store_db_open(const char *path, struct db *db, int writer)
 	/* The reader writes nothing but WAL checkpoints, which need a writable handle. */
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
 
-	if (walbuf_register() != SQLITE_OK || db_open(db, path, flags, WALBUF_VFS) != PU_OK)
+	/* Only the writer appends to the WAL: it alone goes through walbuf. */
+	if (walbuf_register() != SQLITE_OK ||
+	    db_open(db, path, flags, writer ? WALBUF_VFS : NULL) != PU_OK)
 		return PU_ERR_STORE;
 	sqlite3_busy_timeout(db->h, 5000);
 	/* SQLite quietly opens a file it may not write read-only: the writer must refuse. */
@@ -960,6 +962,8 @@ finish_batch(struct store *s, struct db *db, struct store_req *batch)
 		if ((rc = audit_writer_proof(&s->audit, db, r->audit_index, r->proof,
 		    &r->proof_len)) != PU_OK)
 			return rc;
+		_Static_assert(sizeof(r->checkpoint) == sizeof(s->audit.checkpoint),
+		    "a request holds the whole checkpoint");
 		memcpy(r->checkpoint, s->audit.checkpoint, sizeof(r->checkpoint));
 		if (r->kind == STORE_SUBMIT && ((rc = encode_receipt(s, r)) != PU_OK ||
 		    (rc = update_receipt(db, r)) != PU_OK))

@@ -14,7 +14,8 @@
  * commit is published to other connections (the wal-index header) only after the WAL is
  * synced, which flushes this buffer first. The store runs FULL and checks it (store.c).
  * A failed flush returns SQLite the error of the write that failed (SQLITE_FULL on a full
- * disk), and the transaction fails as it would have with unbuffered writes.
+ * disk), and the transaction fails as it would have with unbuffered writes; the bytes stay
+ * buffered until a flush succeeds (walbuf_flush).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
  * 124 KiB holds 30 frames of 4 KiB pages.
  */
 #define WALBUF_SIZE (124 * 1024)
+/* The WAL grows ahead of its frames in steps of this many bytes of zeros (walbuf_grow). */
+#define WALBUF_GROW (4 * 1024 * 1024)
 
 struct walbuf_file {
 	sqlite3_file base;		/* pMethods = &walbuf_methods */
@@ -35,6 +38,7 @@ struct walbuf_file {
 	unsigned char *buf;		/* WALBUF_SIZE bytes, allocated at the first write */
 	sqlite3_int64 off;		/* file offset of buf[0] */
 	int len;			/* bytes in buf not yet written to the file */
+	sqlite3_int64 grown_to;		/* the file is at least this long (walbuf_grow) */
 };
 
 static sqlite3_vfs walbuf_vfs;
@@ -48,16 +52,61 @@ real_io(const struct walbuf_file *w)
 	return w->real->pMethods;
 }
 
-/* Write what is buffered; the buffer is emptied whether or not the write succeeds. */
+/*
+ * Make the file at least end bytes long, in zeros, a WALBUF_GROW step at a time. A WAL that
+ * grows with every commit makes every sync a file-system journal commit (its size changed),
+ * and that commit waits for all the data the journal orders before it: a checkpoint's
+ * writes to the database, megabytes at a time. Overwriting blocks already written leaves a
+ * sync with the WAL's own data. Zeros past the last frame are what SQLite meets after
+ * every WAL restart anyway: their salts and checksums do not match, so recovery stops there.
+ */
+static int
+walbuf_grow(struct walbuf_file *w, sqlite3_int64 end)
+{
+	static const unsigned char zeros[WALBUF_SIZE];
+	sqlite3_int64 size, target = (end + WALBUF_GROW - 1) / WALBUF_GROW * WALBUF_GROW;
+	int rc = real_io(w)->xFileSize(w->real, &size);
+
+	while (rc == SQLITE_OK && size < target) {
+		int n = target - size < WALBUF_SIZE ? (int)(target - size) : WALBUF_SIZE;
+		if ((rc = real_io(w)->xWrite(w->real, zeros, n, size)) == SQLITE_OK)
+			size += n;
+	}
+	if (rc == SQLITE_OK)
+		w->grown_to = size;
+	return rc;
+}
+
+/*
+ * Write what is buffered. On failure the bytes stay buffered, so that every later flush,
+ * sync or commit fails too (or succeeds once there is room): SQLite must never count
+ * frames as written that the file does not hold.
+ */
 static int
 walbuf_flush(struct walbuf_file *w)
 {
-	int rc = SQLITE_OK;
+	int rc;
 
-	if (w->len > 0)
-		rc = real_io(w)->xWrite(w->real, w->buf, w->len, w->off);
-	w->len = 0;
+	if (w->len == 0)
+		return SQLITE_OK;
+	/* Growing ahead is only for speed: on a disk too full for it, the frames may still fit. */
+	if (w->off + w->len > w->grown_to)
+		(void)walbuf_grow(w, w->off + w->len);
+	if ((rc = real_io(w)->xWrite(w->real, w->buf, w->len, w->off)) == SQLITE_OK)
+		w->len = 0;
 	return rc;
+}
+
+/*
+ * A flush that a read or a size query needed and that failed. SQLite answers SQLITE_FULL
+ * from a read by undoing only the statement, and the transaction would go on to commit
+ * without the frames earlier statements spilled into this buffer; an I/O error makes it
+ * roll the whole transaction back.
+ */
+static int
+walbuf_flush_for_read(struct walbuf_file *w)
+{
+	return walbuf_flush(w) == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
 }
 
 static int
@@ -66,6 +115,7 @@ walbuf_close(sqlite3_file *f)
 	struct walbuf_file *w = (struct walbuf_file *)f;
 	int rc = walbuf_flush(w), close_rc;
 
+	w->len = 0;
 	close_rc = real_io(w)->xClose(w->real);
 	free(w->buf);
 	w->buf = NULL;
@@ -79,7 +129,7 @@ walbuf_read(sqlite3_file *f, void *p, int amt, sqlite3_int64 off)
 	int rc;
 
 	/* A read of frames written before the buffer's (earlier commits) needs no flush. */
-	if (w->len > 0 && off + amt > w->off && (rc = walbuf_flush(w)) != SQLITE_OK)
+	if (w->len > 0 && off + amt > w->off && (rc = walbuf_flush_for_read(w)) != SQLITE_OK)
 		return rc;
 	return real_io(w)->xRead(w->real, p, amt, off);
 }
@@ -108,9 +158,15 @@ static int
 walbuf_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	struct walbuf_file *w = (struct walbuf_file *)f;
-	int rc = walbuf_flush(w);
+	int rc;
 
-	return rc != SQLITE_OK ? rc : real_io(w)->xTruncate(w->real, size);
+	/* Bytes buffered past the new end are cut off anyway. */
+	if (w->len > 0 && w->off >= size)
+		w->len = 0;
+	if ((rc = walbuf_flush(w)) == SQLITE_OK &&
+	    (rc = real_io(w)->xTruncate(w->real, size)) == SQLITE_OK)
+		w->grown_to = size;
+	return rc;
 }
 
 static int
@@ -126,7 +182,7 @@ static int
 walbuf_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
 	struct walbuf_file *w = (struct walbuf_file *)f;
-	int rc = walbuf_flush(w);
+	int rc = walbuf_flush_for_read(w);
 
 	return rc != SQLITE_OK ? rc : real_io(w)->xFileSize(w->real, size);
 }

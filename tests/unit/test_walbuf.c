@@ -1,8 +1,9 @@
 /*
  * test_walbuf.c - the VFS that gathers WAL writes (gateway/walbuf.c) keeps SQLite's
  * guarantees: a commit is in the file when COMMIT returns (a process that dies right after
- * loses nothing), other connections see every commit, pages spilled mid-transaction read
- * back as written, and a transaction that did not commit leaves nothing behind.
+ * loses nothing, and the zeros the WAL grew ahead by stop recovery cleanly), other
+ * connections see every commit, pages spilled mid-transaction read back as written, and a
+ * transaction that did not commit leaves nothing behind.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -101,6 +103,38 @@ check_rows(sqlite3 *db)
 	return count;
 }
 
+/*
+ * Under walbuf, a default VFS whose writes to a WAL file fail with SQLITE_FULL while
+ * wal_full is set: a disk that fills up in the middle of a transaction.
+ */
+static int wal_full;
+static sqlite3_vfs faulty_vfs, *unix_vfs;
+static sqlite3_io_methods faulty_methods;
+static int (*unix_write)(sqlite3_file *, const void *, int, sqlite3_int64);
+
+static int
+faulty_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
+{
+	return wal_full ? SQLITE_FULL : unix_write(f, p, amt, off);
+}
+
+static int
+faulty_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *f, int flags, int *out)
+{
+	int rc = unix_vfs->xOpen(unix_vfs, name, f, flags, out);
+
+	(void)vfs;
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL)) {
+		if (unix_write == NULL) {
+			faulty_methods = *f->pMethods;
+			unix_write = faulty_methods.xWrite;
+			faulty_methods.xWrite = faulty_write;
+		}
+		f->pMethods = &faulty_methods;
+	}
+	return rc;
+}
+
 static int
 setup(void **state)
 {
@@ -108,6 +142,14 @@ setup(void **state)
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "%s/t.db", dir);
+	/* walbuf wraps whatever is the default VFS when it registers: the faulty one. */
+	unix_vfs = sqlite3_vfs_find(NULL);
+	faulty_vfs = *unix_vfs;
+	faulty_vfs.zName = "faulty";
+	faulty_vfs.xOpen = faulty_open;
+	faulty_vfs.pNext = NULL;
+	if (sqlite3_vfs_register(&faulty_vfs, 1) != SQLITE_OK)
+		return -1;
 	return walbuf_register() == SQLITE_OK ? 0 : -1;
 }
 
@@ -137,6 +179,8 @@ remove_db(void)
 static void
 test_commits_seen_by_other_connection(void **state)
 {
+	char wal[sizeof(path) + 8];
+	struct stat st;
 	sqlite3 *w, *r;
 
 	(void)state;
@@ -147,6 +191,10 @@ test_commits_seen_by_other_connection(void **state)
 		insert_rows(w, batch * 100, 100, COMMIT);
 		assert_int_equal(check_rows(r), (batch + 1) * 100);
 	}
+	/* The WAL grew ahead of its frames, in zeros, by a whole step (4 MiB). */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size >= 4 * 1024 * 1024 && st.st_size % (4 * 1024 * 1024) == 0);
 	sqlite3_close(r);
 	sqlite3_close(w);
 }
@@ -212,6 +260,44 @@ test_spilled_pages_read_back(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * The disk fills while a transaction has pages spilled into walbuf's buffer, and a
+ * statement inside a savepoint (as each gateway request is) reads them back; then there
+ * is room again. SQLite must roll the whole transaction back: had walbuf dropped the buffer
+ * and answered the read with SQLITE_FULL, SQLite would undo only that statement and then
+ * commit a transaction whose earlier frames never reached the file. Afterwards: the earlier
+ * commit whole, nothing of the failed transaction, a sound file, and commits work again.
+ */
+static void
+test_full_disk_mid_transaction(void **state)
+{
+	sqlite3 *db, *r;
+	int rc;
+
+	(void)state;
+	remove_db();
+	db = open_db(WALBUF_VFS, "PRAGMA cache_size=10");
+	insert_rows(db, 0, 50, COMMIT);
+	insert_rows(db, 100, 200, LEAVE_OPEN);
+	assert_int_equal(sqlite3_exec(db, "SAVEPOINT req", NULL, NULL, NULL), SQLITE_OK);
+	wal_full = 1;
+	/* Newest rows first: their pages are the ones still in the buffer. */
+	rc = sqlite3_exec(db, "INSERT INTO t SELECT n + 1000, body FROM t WHERE n >= 100 "
+	    "ORDER BY n DESC", NULL, NULL, NULL);
+	wal_full = 0;
+	assert_int_not_equal(rc, SQLITE_OK);
+	sqlite3_exec(db, "ROLLBACK TO req", NULL, NULL, NULL);
+	sqlite3_exec(db, "RELEASE req", NULL, NULL, NULL);
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	r = open_db(NULL, NULL);
+	assert_int_equal(check_rows(r), 50);
+	insert_rows(db, 400, 100, COMMIT);
+	assert_int_equal(check_rows(r), 150);
+	sqlite3_close(r);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -219,6 +305,7 @@ main(void)
 		cmocka_unit_test(test_commits_seen_by_other_connection),
 		cmocka_unit_test(test_commit_survives_process_death),
 		cmocka_unit_test(test_spilled_pages_read_back),
+		cmocka_unit_test(test_full_disk_mid_transaction),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
