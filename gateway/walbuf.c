@@ -29,8 +29,6 @@
  * 124 KiB holds 30 frames of 4 KiB pages.
  */
 #define WALBUF_SIZE (124 * 1024)
-/* The WAL grows ahead of its frames in steps of this many bytes of zeros (walbuf_grow). */
-#define WALBUF_GROW (4 * 1024 * 1024)
 
 struct walbuf_file {
 	sqlite3_file base;		/* pMethods = &walbuf_methods */
@@ -38,7 +36,6 @@ struct walbuf_file {
 	unsigned char *buf;		/* WALBUF_SIZE bytes, allocated at the first write */
 	sqlite3_int64 off;		/* file offset of buf[0] */
 	int len;			/* bytes in buf not yet written to the file */
-	sqlite3_int64 grown_to;		/* the file is at least this long (walbuf_grow) */
 };
 
 static sqlite3_vfs walbuf_vfs;
@@ -53,31 +50,6 @@ real_io(const struct walbuf_file *w)
 }
 
 /*
- * Make the file at least end bytes long, in zeros, a WALBUF_GROW step at a time. A WAL that
- * grows with every commit makes every sync a file-system journal commit (its size changed),
- * and that commit waits for all the data the journal orders before it: a checkpoint's
- * writes to the database, megabytes at a time. Overwriting blocks already written leaves a
- * sync with the WAL's own data. Zeros past the last frame are what SQLite meets after
- * every WAL restart anyway: their salts and checksums do not match, so recovery stops there.
- */
-static int
-walbuf_grow(struct walbuf_file *w, sqlite3_int64 end)
-{
-	static const unsigned char zeros[WALBUF_SIZE];
-	sqlite3_int64 size, target = (end + WALBUF_GROW - 1) / WALBUF_GROW * WALBUF_GROW;
-	int rc = real_io(w)->xFileSize(w->real, &size);
-
-	while (rc == SQLITE_OK && size < target) {
-		int n = target - size < WALBUF_SIZE ? (int)(target - size) : WALBUF_SIZE;
-		if ((rc = real_io(w)->xWrite(w->real, zeros, n, size)) == SQLITE_OK)
-			size += n;
-	}
-	if (rc == SQLITE_OK)
-		w->grown_to = size;
-	return rc;
-}
-
-/*
  * Write what is buffered. On failure the bytes stay buffered, so that every later flush,
  * sync or commit fails too (or succeeds once there is room): SQLite must never count
  * frames as written that the file does not hold.
@@ -89,9 +61,6 @@ walbuf_flush(struct walbuf_file *w)
 
 	if (w->len == 0)
 		return SQLITE_OK;
-	/* Growing ahead is only for speed: on a disk too full for it, the frames may still fit. */
-	if (w->off + w->len > w->grown_to)
-		(void)walbuf_grow(w, w->off + w->len);
 	if ((rc = real_io(w)->xWrite(w->real, w->buf, w->len, w->off)) == SQLITE_OK)
 		w->len = 0;
 	return rc;
@@ -163,10 +132,8 @@ walbuf_truncate(sqlite3_file *f, sqlite3_int64 size)
 	/* Bytes buffered past the new end are cut off anyway. */
 	if (w->len > 0 && w->off >= size)
 		w->len = 0;
-	if ((rc = walbuf_flush(w)) == SQLITE_OK &&
-	    (rc = real_io(w)->xTruncate(w->real, size)) == SQLITE_OK)
-		w->grown_to = size;
-	return rc;
+	rc = walbuf_flush(w);
+	return rc != SQLITE_OK ? rc : real_io(w)->xTruncate(w->real, size);
 }
 
 static int
