@@ -195,20 +195,27 @@ session_output(struct session *s)
 	}
 }
 
+/* Write a frame encoded into b (rc: how encoding went), or close a session that cannot. */
 static void
-session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
+session_write_frame(struct session *s, struct buf *b, int rc)
 {
-	struct buf b;
-
-	buf_init(&b, PU_FRAME_MAX);
-	if (frame_encode_msg(&b, type, m) == PU_OK && tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
+	if (rc == PU_OK && tls_conn_write(&s->tls, b->data, b->len) == PU_OK) {
 		s->srv->st.frames_out++;
 		session_output(s);
 	} else {
 		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
 		session_close(s);
 	}
-	buf_free(&b);
+	buf_free(b);
+}
+
+static void
+session_send(struct session *s, uint8_t type, const ProtobufCMessage *m)
+{
+	struct buf b;
+
+	buf_init(&b, PU_FRAME_MAX);
+	session_write_frame(s, &b, frame_encode_msg(&b, type, m));
 }
 
 /* A frame whose body the store encoded already. */
@@ -218,15 +225,7 @@ session_send_body(struct session *s, uint8_t type, const uint8_t *body, size_t l
 	struct buf b;
 
 	buf_init(&b, PU_FRAME_MAX);
-	if (frame_encode(&b, type, body, len) == PU_OK &&
-	    tls_conn_write(&s->tls, b.data, b.len) == PU_OK) {
-		s->srv->st.frames_out++;
-		session_output(s);
-	} else {
-		log_error("session", "event=send-failed session=%llu", (unsigned long long)s->id);
-		session_close(s);
-	}
-	buf_free(&b);
+	session_write_frame(s, &b, frame_encode(&b, type, body, len));
 }
 
 static void
