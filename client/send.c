@@ -496,10 +496,6 @@ send_chunks(struct puente_client *c, const struct header *h, const uint8_t *hdr,
 }
 
 /*
- * The gateway's answer: its verified receipt (recorded), or its refusal. early: the answer
- * came while chunks were still going, early_rc what reading it gave.
- */
-/*
  * The code a receipt that does not verify is reported with: PU_ERR_RECEIPT_FIELD for bytes
  * that do not decode, PU_ERR_RECEIPT_MISMATCH for another message's leaf, PU_ERR_AUDIT_LEAF
  * for a checkpoint or proof that fails (the reason goes in the detail); local trouble keeps
@@ -515,6 +511,10 @@ receipt_failure(int rc)
 	return PU_ERR_AUDIT_LEAF;
 }
 
+/*
+ * The gateway's answer: its verified receipt (recorded), or its refusal. early: the answer
+ * came while chunks were still going, early_rc what reading it gave.
+ */
 static int
 take_answer(struct puente_client *c, const struct header *h, int early, int early_rc)
 {

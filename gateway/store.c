@@ -377,28 +377,25 @@ request_leaf(struct store *s, struct db *db, struct store_req *r)
 	return audit_append(&s->audit, db, &r->audit_leaf, &r->audit_leaf_len, &r->audit_index);
 }
 
+/* Room for need bytes of receipt, growing what the loop gave only when it is too small. */
+static int
+receipt_room(struct store_req *r, size_t need)
+{
+	if (need <= r->receipt_cap)
+		return PU_OK;
+	free(r->receipt);
+	r->receipt_cap = 0;
+	if ((r->receipt = malloc(need)) == NULL)
+		return PU_ERR_NOMEM;
+	r->receipt_cap = need;
+	return PU_OK;
+}
+
 /*
  * The gateway receipt, made once the batch's checkpoint is signed: that checkpoint, the
  * message's "store" leaf and the leaf's inclusion proof in it. The checkpoint's signature
  * is the receipt's: the leaf says which message, header, sender and time (PROTOCOL §6.3).
  */
-/* Pack m into r->receipt, growing it only when the room the loop gave is too small. */
-static int
-receipt_pack(struct store_req *r, const ProtobufCMessage *m)
-{
-	size_t need = protobuf_c_message_get_packed_size(m);
-
-	if (need > r->receipt_cap) {
-		free(r->receipt);
-		r->receipt_cap = 0;
-		if ((r->receipt = malloc(need)) == NULL)
-			return PU_ERR_NOMEM;
-		r->receipt_cap = need;
-	}
-	r->receipt_len = protobuf_c_message_pack(m, r->receipt);
-	return PU_OK;
-}
-
 static int
 encode_receipt(struct store *s, struct store_req *r)
 {
@@ -416,7 +413,10 @@ encode_receipt(struct store *s, struct store_req *r)
 	g.audit_entry.data = r->audit_leaf;
 	g.audit_entry.len = r->audit_leaf_len;
 	g.witnessed = s->audit.witnessed;
-	return receipt_pack(r, &g.base);
+	if (receipt_room(r, protobuf_c_message_get_packed_size(&g.base)) != PU_OK)
+		return PU_ERR_NOMEM;
+	r->receipt_len = protobuf_c_message_pack(&g.base, r->receipt);
+	return PU_OK;
 }
 
 static int
@@ -451,15 +451,7 @@ submit_existing(struct db *db, struct store_req *r)
 		    memcmp(hh, r->header_hash, PU_HASH_LEN) == 0;
 		if (r->same_header) {
 			size_t len = (size_t)sqlite3_column_bytes(st, 1);
-			rc = PU_OK;
-			if (len > r->receipt_cap) {
-				free(r->receipt);
-				r->receipt_cap = 0;
-				if ((r->receipt = malloc(len)) != NULL)
-					r->receipt_cap = len;
-				else
-					rc = PU_ERR_NOMEM;
-			}
+			rc = receipt_room(r, len);
 			if (rc == PU_OK && len > 0)
 				memcpy(r->receipt, sqlite3_column_blob(st, 1), len);
 			r->receipt_len = rc == PU_OK ? len : 0;
