@@ -46,6 +46,12 @@ static int reply_check(const struct header *h, const struct store_req *r, const 
  * peer that pipelines requests and never reads would grow the gateway without bound.
  */
 #define SESSION_MAX_PENDING 8
+/*
+ * Chunks of an upload with the store at once: one being written, one being hashed, one
+ * waiting while the loop decrypts and decodes the next. A megabyte each, so an upload's
+ * memory stays bounded.
+ */
+#define SPOOL_WINDOW 3
 
 static void
 session_post(struct session *s, struct store_req *r)
@@ -57,8 +63,13 @@ session_post(struct session *s, struct store_req *r)
 static int
 backlogged(struct session *s)
 {
-	/* Submissions on their way to disk have their own bound (max_inflight_per_agency). */
-	return s->pending - s->inflight >= SESSION_MAX_PENDING ||
+	/*
+	 * Submissions on their way to disk have their own bound (max_inflight_per_agency).
+	 * An upload whose chunks have all arrived commits when the spool has them all: the
+	 * next frame may be another SUBMIT, so nothing more is read until then.
+	 */
+	return s->pending - s->inflight >= SESSION_MAX_PENDING || s->spooling >= SPOOL_WINDOW ||
+	    (s->sub.active && s->sub.spooling > 0 && s->sub.next == s->sub.count) ||
 	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER;
 }
 
@@ -109,6 +120,7 @@ session_close(struct session *s)
 		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
 		if (r != NULL) {
 			memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+			r->upload = s->sub.upload;
 			store_post(s->srv->store, r);
 		}
 	}
@@ -365,6 +377,7 @@ submission_refuse(struct session *s, int rc, const char *why)
 {
 	uint8_t id[PU_MSG_ID_LEN];
 	uint32_t next = s->sub.next, count = s->sub.count;
+	uint64_t upload = s->sub.upload;
 
 	memcpy(id, s->sub.msg_id, sizeof(id));
 	s->srv->st.messages_rejected++;
@@ -377,6 +390,7 @@ submission_refuse(struct session *s, int rc, const char *why)
 		struct store_req *r = store_req_new(STORE_ABORT, s->id, 0);
 		if (r != NULL) {
 			memcpy(r->msg_id, id, sizeof(id));
+			r->upload = upload;
 			session_post(s, r);
 		}
 	}
@@ -400,6 +414,7 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 		return;
 	}
 	submission_reset(s);
+	s->sub.upload = ++s->uploads;
 	if ((rc = header_decode(&s->sub.h, body, len)) != PU_OK) {
 		/* Without a header there is no msg_id to name: drop chunks until the next SUBMIT. */
 		s->srv->st.messages_rejected++;
@@ -572,6 +587,7 @@ submission_commit(struct session *s)
 	/* From now on a retry must find it, even if this session dies before the answer. */
 	idfilter_add(&s->srv->ids, s->sub.msg_id);
 	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
+	r->upload = s->sub.upload;
 	memcpy(r->header_hash, s->sub.h.header_hash, PU_HASH_LEN);
 	snprintf(r->agency, sizeof(r->agency), "%s", c->sender);
 	r->type = c->type;
@@ -680,7 +696,11 @@ on_chunk_frame(struct session *s, const uint8_t *body, size_t len)
 		submission_refuse(s, ch->index >= s->sub.count ? PU_ERR_CHUNK_EXTRA : PU_ERR_CHUNK_ORDER, NULL);
 		goto out;
 	}
-	if ((rc = header_check_chunk(&s->sub.h, ch->index, ch->data.data, ch->data.len)) != PU_OK) {
+	/* A larger message's chunks are hashed by the spool, off the loop. */
+	uint8_t expect[PU_HASH_LEN];
+	if ((rc = header_chunk_expect(&s->sub.h, ch->index, ch->data.len, expect)) != PU_OK ||
+	    (s->sub.count == 1 &&
+	    (rc = header_chunk_hash_check(expect, ch->data.data, ch->data.len)) != PU_OK)) {
 		submission_refuse(s, rc, NULL);
 		goto out;
 	}
@@ -701,12 +721,15 @@ on_chunk_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	memcpy(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN);
 	r->index = ch->index;
+	memcpy(r->chunk_hash, expect, PU_HASH_LEN);
+	r->upload = s->sub.upload;
 	r->data = ch->data.data;
 	r->data_len = ch->data.len;
 	ch->data.data = NULL;
 	ch->data.len = 0;
-	/* One chunk at a time on its way to disk: memory per session stays bounded. */
-	s->paused = 1;
+	/* At most SPOOL_WINDOW on their way to disk (backlogged): memory stays bounded. */
+	s->spooling++;
+	s->sub.spooling++;
 	session_post(s, r);
 out:
 	pb_free(ch);
@@ -715,14 +738,17 @@ out:
 static void
 on_chunk_done(struct session *s, struct store_req *r)
 {
-	s->paused = 0;
-	if (!s->sub.active || memcmp(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN) != 0)
+	s->spooling--;
+	/* A chunk of an upload refused meanwhile: the spool removes its file after it. */
+	if (!s->sub.active || r->upload != s->sub.upload)
 		return;
+	s->sub.spooling--;
 	if (r->rc != PU_OK) {
-		submission_refuse(s, r->rc, "the chunk could not be written");
+		submission_refuse(s, r->rc, r->rc == PU_ERR_CHUNK_HASH ? NULL :
+		    "the chunk could not be written");
 		return;
 	}
-	if (s->sub.next == s->sub.count)
+	if (s->sub.next == s->sub.count && s->sub.spooling == 0)
 		submission_commit(s);
 }
 
@@ -1664,7 +1690,7 @@ session_tick(struct session *s, uint64_t now)
 	} else if (s->closing_after_flush) {
 		/* A peer that does not take its ERROR is not waited for. */
 		session_close(s);
-	} else if (s->inflight == 0 && !s->paused) {
+	} else if (s->inflight == 0 && s->spooling == 0 && !s->paused) {
 		/* Idle: no frame, and no output taken (on_written moves the deadline too). */
 		session_fail(s, PU_ERR_DEADLINE, "idle");
 	}

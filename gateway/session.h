@@ -39,6 +39,8 @@ struct submission {
 	uint32_t count;
 	uint8_t *chunk0;		/* the single chunk of a one-chunk message */
 	size_t chunk0_len;
+	uint64_t upload;		/* which of the session's uploads this is */
+	unsigned spooling;		/* its chunks with the spool */
 };
 
 /* The message being delivered on this session. */
@@ -74,6 +76,8 @@ struct session {
 	uint64_t deadline_ms;		/* handshake, then idle */
 	unsigned inflight;		/* submissions with the store */
 	unsigned pending;		/* requests of any kind with the store */
+	unsigned spooling;		/* chunks with the spool, of this upload or refused ones */
+	uint64_t uploads;		/* uploads begun: each submission's number */
 	struct submission sub;
 	struct delivery dlv;
 	int closing_after_flush;

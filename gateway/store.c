@@ -1,4 +1,6 @@
-/* store.c - SQLite queue and audit leaves behind a writer and a reader thread. */
+/* store.c - SQLite queue and audit leaves behind a writer and a reader thread; spool files
+ * behind a hasher and a spooler. */
+#define _GNU_SOURCE	/* sync_file_range */
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -42,18 +44,24 @@ struct queue {
 	int stopping;
 };
 
+enum worker_role { WORKER_WRITER, WORKER_READER, WORKER_HASHER, WORKER_SPOOL };
+
 struct worker {
 	struct store *store;
 	pthread_t thread;
 	struct queue q;
-	struct db db;
-	int is_writer;
+	struct db db;			/* none for the hasher and the spooler */
+	enum worker_role role;
+	int running;			/* its thread was started and not yet joined */
 };
 
 struct store {
 	char dir[2048];
 	char spool[2100];
 	struct worker writer, reader;
+	/* A large upload's chunks pass the hasher, then the spooler: one hashes a chunk while
+	 * the other writes the one before. Both keep the order posted. */
+	struct worker hasher, spooler;
 	struct store_signer signer;
 	struct audit_log audit;		/* the writer thread's */
 	struct store_limits lim;
@@ -63,8 +71,14 @@ struct store {
 	store_done_fn done;
 	void *done_arg;
 	uint64_t commits, messages, leaves;	/* updated with __atomic builtins */
+	int wal_frames;				/* the writer's: frames in the WAL */
+	int wal_asked_at;			/* the writer's: wal_frames when it last asked the
+						 * reader to copy them, 0 when it did not */
+	int wal_copied;				/* the frames the reader has copied when the
+						 * writer asked, -1 until it has (__atomic) */
 	int closing;				/* loop thread only */
 	int lock_fd;				/* flock on data_dir/lock: one gateway per folder */
+	int db_fd;				/* puente.db, read-only: to start its writeback */
 };
 
 static const char *const schema =
@@ -302,16 +316,29 @@ savepoint_undo(struct db *db, const char *rollback_to, const char *release)
 /* ---- writer: one request inside the batch's transaction ------------------------------ */
 
 /*
- * An upload in progress has a file of its own, named after the msg_id and the session: two
- * sessions sending the same msg_id (a retry on a new connection) never touch each other's.
+ * An upload in progress has a file of its own, named after the msg_id, the session and the
+ * session's upload: neither two sessions sending the same msg_id (a retry on a new
+ * connection) nor a session sending it again before its first upload is committed (the
+ * spool writes, the writer commits) touch each other's.
  */
 static void
 part_path(const struct store *s, const struct store_req *r, char *out, size_t n)
 {
-	char suffix[40];
+	char suffix[64];
 
-	snprintf(suffix, sizeof(suffix), "%llu.part", (unsigned long long)r->session);
+	snprintf(suffix, sizeof(suffix), "%llu.%llu.part", (unsigned long long)r->session,
+	    (unsigned long long)r->upload);
 	spool_path(s, r->msg_id, suffix, out, n);
+}
+
+/* The upload's file goes (an aborted upload, or one whose message is stored already). */
+static void
+part_unlink(const struct store *s, const struct store_req *r)
+{
+	char path[2200];
+
+	part_path(s, r, path, sizeof(path));
+	unlink(path);
 }
 
 /* What a failed file operation tells the client: full, read-only, or the store failed. */
@@ -341,6 +368,13 @@ write_chunk(struct store *s, struct store_req *r)
 	w = pwrite(fd, r->data, r->data_len, off);
 	if (w >= 0 && w != (ssize_t)r->data_len)
 		errno = ENOSPC;	/* a short write: the file system is full */
+	/*
+	 * Start writing it out now, without waiting: the fsync before the commit then finds
+	 * little left to write, instead of the whole upload at once. Only a hint, so a
+	 * failure is not one; the fsync reports any that matter.
+	 */
+	if (w == (ssize_t)r->data_len)
+		(void)sync_file_range(fd, off, (off_t)r->data_len, SYNC_FILE_RANGE_WRITE);
 	close(fd);
 	return w == (ssize_t)r->data_len ? PU_OK : errno_store_error(errno);
 }
@@ -606,9 +640,7 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 	 * winner's answer, and this upload's file goes without touching the winner's.
 	 */
 	if ((rc = submit_existing(db, r)) != PU_ERR_CONFLICT || r->found) {
-		char part[2200];
-		part_path(s, r, part, sizeof(part));
-		unlink(part);
+		part_unlink(s, r);
 		db_run(db, "RELEASE msg");
 		return rc;
 	}
@@ -635,6 +667,14 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 	return db_run(db, "RELEASE msg");
 undo:
 	s->audit.tree = before;
+	if (r->chunk_count > 1) {
+		/* Neither the upload nor, if it got that far, its file under the final name:
+		 * no row will name it (the msg_id was not stored, checked above). */
+		char path[2200];
+		part_unlink(s, r);
+		spool_path(s, r->msg_id, "msg", path, sizeof(path));
+		unlink(path);
+	}
 	/* An undo that fails leaves writes behind: the request's own savepoint must go too. */
 	return savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg") == PU_OK ? rc : PU_ERR_STORE;
 }
@@ -890,16 +930,8 @@ static int
 writer_one(struct store *s, struct db *db, struct store_req *r)
 {
 	switch (r->kind) {
-	case STORE_CHUNK:
-		return write_chunk(s, r);
 	case STORE_SUBMIT:
 		return do_submit(s, db, r);
-	case STORE_ABORT: {
-		char path[2200];
-		part_path(s, r, path, sizeof(path));
-		unlink(path);
-		return PU_OK;
-	}
 	case STORE_DELIVERED:
 		return do_delivered(s, db, r);
 	case STORE_RECEIPT:
@@ -1022,6 +1054,80 @@ writer_batch(struct store *s, struct db *db, struct store_req *batch)
 	__atomic_add_fetch(&s->commits, 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->messages, n_msgs, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&s->leaves, n_leaves, __ATOMIC_RELAXED);
+}
+
+/* ---- the WAL's size --------------------------------------------------------------- */
+
+/*
+ * The WAL starts again from its beginning only when a write begins with every frame of it
+ * already copied into the database. Under a steady load the reader's checkpoints never
+ * catch up with the commits, and the WAL would grow without end (a gigabyte a quarter
+ * minute at 1,000 small messages a second). So the writer asks the reader to copy the
+ * frames each WAL_COPY_FRAMES, beside the commits. Past WAL_RESTART_FRAMES, once the
+ * reader's copy leaves fewer than WAL_TAIL_FRAMES behind, the writer copies those itself,
+ * between two batches (they wait for it: a few milliseconds), and the next batch starts
+ * the WAL again. The file keeps its size: commits then overwrite blocks it already has, so
+ * their fdatasync does not wait for the file system to record a longer file.
+ */
+#define WAL_COPY_FRAMES 16384		/* 64 MiB of 4 KiB pages */
+#define WAL_RESTART_FRAMES 65536	/* 256 MiB */
+#define WAL_TAIL_FRAMES 512
+#define WAL_ASKED_BY_WRITER 1	/* a STORE_CHECKPOINT's index: not the timer's */
+
+static int
+on_wal_commit(void *arg, sqlite3 *h, const char *db_name, int frames)
+{
+	(void)h;
+	(void)db_name;
+	((struct store *)arg)->wal_frames = frames;
+	return SQLITE_OK;
+}
+
+static void
+wal_restart(struct store *s, struct db *db)
+{
+	int frames = 0, copied = 0, done = 0;
+
+	if (s->wal_frames < s->wal_asked_at)
+		s->wal_asked_at = 0;	/* the WAL started again */
+	if (s->wal_asked_at > 0 && (done = __atomic_load_n(&s->wal_copied, __ATOMIC_ACQUIRE)) < 0)
+		return;			/* the reader is still copying */
+	if (s->wal_frames >= WAL_RESTART_FRAMES && s->wal_frames - done < WAL_TAIL_FRAMES) {
+		/* SQLITE_BUSY if a timed checkpoint of the reader's is running: later, then. */
+		if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames,
+		    &copied) == SQLITE_OK && frames == copied)
+			s->wal_asked_at = 0;
+		return;
+	}
+	if (s->wal_frames - s->wal_asked_at >= WAL_COPY_FRAMES || s->wal_frames >= WAL_RESTART_FRAMES) {
+		struct store_req *r = store_req_new(STORE_CHECKPOINT, 0, 0);
+		if (r != NULL) {
+			r->index = WAL_ASKED_BY_WRITER;
+			__atomic_store_n(&s->wal_copied, -1, __ATOMIC_RELAXED);
+			queue_push(&s->reader.q, r);
+			s->wal_asked_at = s->wal_frames;
+		}
+	}
+}
+
+/*
+ * The reader's checkpoint. SQLite syncs the database only when a pass ends with nothing
+ * more in the WAL, which under load is never the reader's: the reader starts writing out
+ * what it copied, without waiting, so that the sync of the writer's short pass finds
+ * little left to write. (An fdatasync here would hold up the commits' own.)
+ */
+static int
+wal_copy(struct store *s, struct db *db, const struct store_req *r)
+{
+	int frames = 0, copied = 0, rc;
+
+	rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
+	if (rc == SQLITE_OK && copied > 0 && s->db_fd >= 0)
+		(void)sync_file_range(s->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	/* SQLITE_BUSY: another checkpoint was running; the writer then asks again. */
+	if (r->index == WAL_ASKED_BY_WRITER)
+		__atomic_store_n(&s->wal_copied, rc == SQLITE_OK ? copied : 0, __ATOMIC_RELEASE);
+	return rc == SQLITE_OK || rc == SQLITE_BUSY ? PU_OK : PU_ERR_STORE;
 }
 
 /* ---- reader ------------------------------------------------------------------------ */
@@ -1243,8 +1349,7 @@ reader_one(struct store *s, struct db *db, struct store_req *r)
 	case STORE_NOTICES:
 		return do_notices(db, r);
 	case STORE_CHECKPOINT:
-		return sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
-		    SQLITE_OK ? PU_OK : PU_ERR_STORE;
+		return wal_copy(s, db, r);
 	case STORE_AUDIT_ANSWER:
 		return do_audit_answer(db, r);
 	case STORE_LOG_HEAD:
@@ -1256,19 +1361,50 @@ reader_one(struct store *s, struct db *db, struct store_req *r)
 	}
 }
 
+/* ---- spool ------------------------------------------------------------------------- */
+
+static int
+spool_one(struct store *s, struct store_req *r)
+{
+	switch (r->kind) {
+	case STORE_CHUNK:
+		return write_chunk(s, r);
+	case STORE_ABORT:
+		part_unlink(s, r);
+		return PU_OK;
+	default:
+		return PU_ERR_INTERNAL;
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct store *s = w->store;
 	struct store_req *batch;
+	int writer = w->role == WORKER_WRITER;
 
-	while ((batch = queue_take(&w->q, w->is_writer ? s->lim.batch_max : 1,
-	    w->is_writer ? s->lim.delay_us : 0)) != NULL) {
-		if (w->is_writer) {
+	while ((batch = queue_take(&w->q, writer ? s->lim.batch_max : 1,
+	    writer ? s->lim.delay_us : 0)) != NULL) {
+		if (writer) {
 			writer_batch(s, &w->db, batch);
-		} else {
+			done_push_list(s, batch);
+			wal_restart(s, &w->db);	/* after the answers: they need not wait for it */
+			continue;
+		} else if (w->role == WORKER_READER) {
 			batch->rc = reader_one(s, &w->db, batch);
+		} else if (w->role == WORKER_HASHER) {
+			/* Bytes the sender's manifest does not name never reach the disk. */
+			if (batch->kind == STORE_CHUNK && (batch->rc = header_chunk_hash_check(
+			    batch->chunk_hash, batch->data, batch->data_len)) != PU_OK) {
+				done_push_list(s, batch);
+				continue;
+			}
+			queue_push(&s->spooler.q, batch);
+			continue;
+		} else {
+			batch->rc = spool_one(s, batch);
 		}
 		done_push_list(s, batch);
 	}
@@ -1314,19 +1450,25 @@ out:
 }
 
 static int
-worker_start(struct store *s, struct worker *w, int is_writer, const char *db_path)
+worker_start(struct store *s, struct worker *w, enum worker_role role, const char *db_path)
 {
-	int rc;
+	int rc = PU_OK;
 
 	w->store = s;
-	w->is_writer = is_writer;
-	if ((rc = store_db_open(db_path, &w->db, is_writer)) == PU_OK && is_writer)
+	w->role = role;
+	if (role == WORKER_WRITER || role == WORKER_READER)
+		rc = store_db_open(db_path, &w->db, role == WORKER_WRITER);
+	if (rc == PU_OK && role == WORKER_WRITER) {
 		rc = audit_open(&s->audit, &w->db, &s->signer.audit);
+		sqlite3_wal_hook(w->db.h, on_wal_commit, s);
+	}
 	if (rc == PU_OK) {
 		pthread_mutex_init(&w->q.mu, NULL);
 		pthread_cond_init(&w->q.cv, NULL);
-		if (pthread_create(&w->thread, NULL, worker_main, w) == 0)
+		if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+			w->running = 1;
 			return PU_OK;
+		}
 		pthread_cond_destroy(&w->q.cv);
 		pthread_mutex_destroy(&w->q.mu);
 		rc = PU_ERR_INTERNAL;
@@ -1338,6 +1480,9 @@ worker_start(struct store *s, struct worker *w, int is_writer, const char *db_pa
 static void
 worker_stop(struct worker *w)
 {
+	if (!w->running)
+		return;
+	w->running = 0;
 	pthread_mutex_lock(&w->q.mu);
 	w->q.stopping = 1;
 	pthread_cond_broadcast(&w->q.cv);
@@ -1346,6 +1491,17 @@ worker_stop(struct worker *w)
 	db_close(&w->db);
 	pthread_cond_destroy(&w->q.cv);
 	pthread_mutex_destroy(&w->q.mu);
+}
+
+/* Drain and stop the threads, each before the one it hands work on to: the hasher before
+ * the spooler, the writer before the reader (it posts WAL copies to it). */
+static void
+workers_stop(struct store *s)
+{
+	worker_stop(&s->hasher);
+	worker_stop(&s->spooler);
+	worker_stop(&s->writer);
+	worker_stop(&s->reader);
 }
 
 static void on_async_closed(uv_handle_t *h);
@@ -1362,6 +1518,7 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	*out = NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return PU_ERR_NOMEM;
+	s->db_fd = -1;
 	if (snprintf(s->dir, sizeof(s->dir), "%s", data_dir) >= (int)sizeof(s->dir)) {
 		free(s);
 		return PU_ERR_TOO_LARGE;
@@ -1401,10 +1558,16 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	}
 	spool_recover(s);
 	db_close(&s->writer.db);
-	if ((rc = worker_start(s, &s->writer, 1, db_path)) != PU_OK)
-		goto fail_async;
-	if ((rc = worker_start(s, &s->reader, 0, db_path)) != PU_OK) {
-		worker_stop(&s->writer);
+	/*
+	 * Closed only after every connection (closing a file drops all of the process's
+	 * POSIX locks on it, SQLite's too). Without it checkpoints merely take longer.
+	 */
+	s->db_fd = open(db_path, O_RDONLY | O_CLOEXEC);
+	if ((rc = worker_start(s, &s->writer, WORKER_WRITER, db_path)) != PU_OK ||
+	    (rc = worker_start(s, &s->reader, WORKER_READER, db_path)) != PU_OK ||
+	    (rc = worker_start(s, &s->spooler, WORKER_SPOOL, db_path)) != PU_OK ||
+	    (rc = worker_start(s, &s->hasher, WORKER_HASHER, db_path)) != PU_OK) {
+		workers_stop(s);
 		goto fail_async;
 	}
 	*out = s;
@@ -1424,6 +1587,8 @@ on_async_closed(uv_handle_t *h)
 {
 	struct store *s = h->data;
 
+	if (s->db_fd >= 0)
+		close(s->db_fd);
 	close(s->lock_fd);
 	pthread_mutex_destroy(&s->done_mu);
 	free(s);
@@ -1436,8 +1601,7 @@ store_close(struct store *s)
 		return;
 	/* Drain: the threads finish what was posted, then stop. */
 	s->closing = 1;
-	worker_stop(&s->reader);
-	worker_stop(&s->writer);
+	workers_stop(s);
 	on_async(&s->async);
 	uv_close((uv_handle_t *)&s->async, on_async_closed);
 }
@@ -1461,6 +1625,10 @@ store_post(struct store *s, struct store_req *r)
 	case STORE_AUDIT_ANSWER:
 	case STORE_LOG_HEAD:
 		queue_push(&s->reader.q, r);
+		break;
+	case STORE_CHUNK:
+	case STORE_ABORT:
+		queue_push(&s->hasher.q, r);
 		break;
 	default:
 		queue_push(&s->writer.q, r);

@@ -10,7 +10,10 @@
  *
  * A one-chunk message lives in its row; a larger one in a spool file per message, written
  * chunk by chunk and fsynced (then renamed into place) before the commit that references
- * it. Recovery deletes spool files no row references.
+ * it. Recovery deletes spool files no row references. Two more threads check each chunk
+ * against its manifest hash and then write it, in the order posted: neither the loop nor
+ * the writer spends a megabyte's hashing and copying on a large upload, and hashing one
+ * chunk overlaps writing the one before.
  */
 #ifndef PU_STORE_H
 #define PU_STORE_H
@@ -30,9 +33,10 @@
 
 enum store_kind {
 	STORE_LOOKUP,		/* reader: is this msg_id stored?  -> found, same_header, receipt */
-	STORE_CHUNK,		/* writer: append chunk `index` of a multi-chunk message to its spool */
+	STORE_CHUNK,		/* spool: check chunk `index` of a multi-chunk message against
+				 * chunk_hash, then write it to the message's spool file */
 	STORE_SUBMIT,		/* writer: store, enqueue, audit, sign the receipt -> receipt */
-	STORE_ABORT,		/* writer: forget a half-received message's spool file */
+	STORE_ABORT,		/* spool: forget a half-received message's spool file */
 	STORE_INBOX,		/* reader: messages queued for agency -> entries */
 	STORE_FETCH,		/* reader: a queued message's header for agency -> data */
 	STORE_READ_CHUNK,	/* reader: chunk `index` of msg_id -> data */
@@ -71,7 +75,9 @@ struct store_req {
 	uint8_t msg_id[PU_MSG_ID_LEN];
 	uint8_t header_hash[PU_HASH_LEN];
 	char agency[STORE_AGENCY_MAX];	/* sender (SUBMIT, RECEIPTS) or recipient */
-	uint32_t index;			/* CHUNK, READ_CHUNK */
+	uint32_t index;			/* CHUNK, READ_CHUNK; CHECKPOINT: who asked */
+	uint8_t chunk_hash[PU_HASH_LEN];	/* CHUNK: the manifest's hash of this chunk */
+	uint64_t upload;		/* CHUNK, ABORT, SUBMIT: which of the session's uploads */
 	uint32_t limit;			/* INBOX */
 
 	/* SUBMIT: what the header says, copied */

@@ -213,18 +213,35 @@ header_chunk_len(const struct header *h, uint32_t index)
 }
 
 int
-header_check_chunk(const struct header *h, uint32_t index, const uint8_t *ct, size_t len)
+header_chunk_expect(const struct header *h, uint32_t index, size_t len,
+    uint8_t expect[PU_HASH_LEN])
 {
-	uint8_t hash[PU_HASH_LEN];
-
 	if (index >= h->core->chunk_count)
 		return PU_ERR_CHUNK_EXTRA;
 	if (len != header_chunk_len(h, index))
 		return PU_ERR_CHUNK_SIZE;
-	hash_raw(hash, PU_P_CHUNK, ct, len);
-	if (!ct_equal(hash, h->manifest->chunk_hashes[index].data, PU_HASH_LEN))
-		return PU_ERR_CHUNK_HASH;
+	memcpy(expect, h->manifest->chunk_hashes[index].data, PU_HASH_LEN);
 	return PU_OK;
+}
+
+int
+header_chunk_hash_check(const uint8_t expect[PU_HASH_LEN], const uint8_t *ct, size_t len)
+{
+	uint8_t hash[PU_HASH_LEN];
+
+	hash_raw(hash, PU_P_CHUNK, ct, len);
+	return ct_equal(hash, expect, PU_HASH_LEN) ? PU_OK : PU_ERR_CHUNK_HASH;
+}
+
+int
+header_check_chunk(const struct header *h, uint32_t index, const uint8_t *ct, size_t len)
+{
+	uint8_t expect[PU_HASH_LEN];
+	int rc;
+
+	if ((rc = header_chunk_expect(h, index, len, expect)) != PU_OK)
+		return rc;
+	return header_chunk_hash_check(expect, ct, len);
 }
 
 const Puente__RecipientStanza *

@@ -7,7 +7,9 @@
  *   header_verify_signature  the sender's signing key by id, signature over received bytes
  *   header_check_keys        sender and recipients active, their keys usable now
  *   header_check_time        created_at not too far ahead, not expired, lifetime <= 7 days
- *   header_check_chunk       one ciphertext chunk: index, size, manifest hash
+ *   header_check_chunk       one ciphertext chunk: index, size, manifest hash; or in two
+ *                            halves, the cheap one (header_chunk_expect) where the header
+ *                            is and the costly one (header_chunk_hash_check) elsewhere
  */
 #ifndef PU_HEADER_H
 #define PU_HEADER_H
@@ -52,6 +54,11 @@ int header_check_time(const struct header *h, int64_t now);
 size_t header_chunk_len(const struct header *h, uint32_t index);
 /* PU_ERR_CHUNK_EXTRA, PU_ERR_CHUNK_SIZE or PU_ERR_CHUNK_HASH; the caller checks order. */
 int header_check_chunk(const struct header *h, uint32_t index, const uint8_t *ct, size_t len);
+/* The first half: PU_ERR_CHUNK_EXTRA or PU_ERR_CHUNK_SIZE, else the manifest's hash in expect. */
+int header_chunk_expect(const struct header *h, uint32_t index, size_t len,
+    uint8_t expect[PU_HASH_LEN]);
+/* The second half: PU_ERR_CHUNK_HASH unless ct hashes to expect. */
+int header_chunk_hash_check(const uint8_t expect[PU_HASH_LEN], const uint8_t *ct, size_t len);
 /* The stanza addressed to agency, or NULL. */
 const Puente__RecipientStanza *header_find_recipient(const struct header *h, const char *agency);
 

@@ -28,6 +28,13 @@ struct harness {
 /* Sleep ms milliseconds (whatever signals come); a monotonic clock in milliseconds. */
 void sleep_ms(long ms);
 long mono_ms(void);
+/*
+ * How many 10 ms polls a test gives the gateway's asynchronous work (an audit leaf, a
+ * spool file removed) to show: 10 s, only ever used up when it fails to happen. A shorter
+ * bound fails on a loaded machine (sanitizers, tests running side by side) while nothing
+ * is wrong.
+ */
+#define SETTLE_POLLS 1000
 
 /* argv: puente-keys, puente-gateway, work folder. Makes the federation, writes the config. */
 void harness_init(struct harness *h, int argc, char **argv);

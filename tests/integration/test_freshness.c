@@ -432,8 +432,8 @@ expired_directory_no_start(void **state)
 	install(p, n, all);
 	free(p);
 	harness_spawn(&H);
-	for (int i = 0; i < 100 && harness_alive(&H); i++)
-		sleep_ms(100);
+	for (int i = 0; i < SETTLE_POLLS && harness_alive(&H); i++)
+		sleep_ms(10);
 	assert_false(harness_alive(&H));
 	H.pid = 0;
 	assert_true(gateway_logged("event=start-failed file=directory.pb", "PU_ERR_DIR_EXPIRED", 0));

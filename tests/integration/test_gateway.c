@@ -143,14 +143,15 @@ log_count(const char *needle, char *last, size_t last_len)
 	return n;
 }
 
-/* Wait (up to 2 s) for one more log line with needle than before; it must contain want. */
+/* Wait (SETTLE_POLLS) for one more log line with needle than before; it must contain want. */
 static void
 expect_log_line(const char *needle, int before, const char *want)
 {
 	char last[4096];
 	int n = 0;
 
-	for (int i = 0; i < 200 && (n = log_count(needle, last, sizeof(last))) == before; i++)
+	for (int i = 0; i < SETTLE_POLLS && (n = log_count(needle, last, sizeof(last))) == before;
+	    i++)
 		sleep_ms(10);
 	if (n != before + 1 || strstr(last, want) == NULL)
 		fail_msg("gateway.log: wanted one new '%s' line with '%s'; %d new, last: %s", needle,
@@ -337,7 +338,7 @@ expect_session_failure_audited(int64_t since, const char *code, const char *agen
 {
 	int n = 0;
 
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0; i < SETTLE_POLLS; i++) {
 		if ((n = audit_count_of(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, code,
 		    NULL, 1, agency)) > 0)
 			break;
@@ -355,7 +356,7 @@ expect_reject_audited(int64_t since, const char *code, const uint8_t *msg_id)
 {
 	int n = 0;
 
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < SETTLE_POLLS; i++) {
 		if ((n = audit_count(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, code, msg_id,
 		    msg_id == NULL)) > 0)
 			break;
@@ -1083,8 +1084,9 @@ g3_suspended_agency(void **state)
 	 * Audited: the two refused connections (at the handshake) and the session dropped at
 	 * the reload, each a SESSION_FAILURE of TAB naming the suspension.
 	 */
-	for (int i = 0; i < 100 && audit_count_of(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE,
-	    "PU_ERR_AGENCY_SUSPENDED", NULL, 1, TAB) < 3; i++)
+	for (int i = 0; i < SETTLE_POLLS && audit_count_of(since,
+	    PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, "PU_ERR_AGENCY_SUSPENDED", NULL, 1,
+	    TAB) < 3; i++)
 		sleep_ms(10);
 	assert_int_equal(audit_count_of(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE,
 	    "PU_ERR_AGENCY_SUSPENDED", NULL, 1, TAB), 3);
@@ -1124,8 +1126,8 @@ g4_retry_same_header(void **state)
 		assert_int_equal(db_count_message(db, m.sealed.msg_id), 1);
 		sqlite3_close(db);
 	}
-	for (int i = 0; i < 100 && audit_count(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, "ok",
-	    m.sealed.msg_id, 0) < 2; i++)
+	for (int i = 0; i < SETTLE_POLLS && audit_count(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY,
+	    "ok", m.sealed.msg_id, 0) < 2; i++)
 		sleep_ms(10);
 	assert_int_equal(audit_count(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, "ok",
 	    m.sealed.msg_id, 0), 2);
@@ -1274,6 +1276,91 @@ g5_chunk_hash_not_in_manifest(void **state)
 	assert_nothing_stored(m.sealed.msg_id);
 	fx_msg_free(&m);
 	assert_still_serving();
+}
+
+/* The next frame that is not a pushed INBOX must be a receipt for m. */
+static void
+expect_receipt_for(struct tc *c, const struct fx_msg *m)
+{
+	uint8_t type, *r;
+	size_t n;
+
+	do {
+		assert_rc(tc_recv(c, &type, &r, &n, 10000), PU_OK);
+		if (type == F_INBOX)
+			free(r);
+	} while (type == F_INBOX);
+	assert_int_equal(type, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT);
+	assert_rc(harness_receipt_check(&H, m, r, n, NULL), PU_OK);
+	free(r);
+}
+
+/* Nothing more on c, which closes; m (to NLE) opens for NLE; m is freed. */
+static void
+settled_and_opens(struct tc *c, struct fx_msg *m)
+{
+	struct tc nle;
+	uint8_t mac[32];
+
+	expect_quiet(c, 200);
+	tc_close(c);
+	connect_as(&nle, &H.nle);
+	assert_rc(fetch_open_receipt(&nle, &H.nle, m->sealed.msg_id, mac), PU_OK);
+	assert_memory_equal(mac, m->sealed.receipt_mac, 32);
+	tc_close(&nle);
+	fx_msg_free(m);
+	assert_still_serving();
+}
+
+/*
+ * A chunk refused by the store while later ones are still on their way, and the same
+ * upload sent again at once, without waiting for the answer: the second is stored whole
+ * and opens. The first attempt's late chunks neither refuse nor complete the second.
+ */
+static void
+g5_chunk_refused_then_resent(void **state)
+{
+	struct tc c;
+	struct fx_msg m;
+	uint8_t *bad;
+
+	(void)state;
+	seal(&H.tla, &m, TO_NLE, 1, T_CASE, THREE_CHUNKS, NULL);
+	assert_int_equal(m.n_chunks, 3);
+	bad = malloc(m.chunk_len[0]);
+	assert_non_null(bad);
+	memcpy(bad, m.chunk[0], m.chunk_len[0]);
+	bad[5] ^= 0x80;
+	connect_as(&c, &H.tla);
+	send_header(&c, &m);
+	send_chunk_data(&c, m.sealed.msg_id, 0, bad, m.chunk_len[0]);
+	send_chunk(&c, &m, 1);
+	send_chunk(&c, &m, 2);
+	assert_rc(tc_send_message(&c, &m), PU_OK);
+	expect_error(&c, "PU_ERR_CHUNK_HASH", m.sealed.msg_id);
+	expect_receipt_for(&c, &m);
+	free(bad);
+	settled_and_opens(&c, &m);
+}
+
+/*
+ * The same upload sent twice at once on one session: the second is received while the
+ * first is being committed, in a spool file of its own, and both get the receipt.
+ */
+static void
+g5_upload_sent_twice_at_once(void **state)
+{
+	struct tc c;
+	struct fx_msg m;
+
+	(void)state;
+	seal(&H.tla, &m, TO_NLE, 1, T_CASE, THREE_CHUNKS, NULL);
+	connect_as(&c, &H.tla);
+	assert_rc(tc_send_message(&c, &m), PU_OK);
+	assert_rc(tc_send_message(&c, &m), PU_OK);
+	expect_receipt_for(&c, &m);
+	expect_receipt_for(&c, &m);
+	settled_and_opens(&c, &m);
 }
 
 static void
@@ -1621,7 +1708,7 @@ disconnect_mid_message(int abrupt)
 	/* the gateway saw the end of this session */
 	expect_log_line(needle, 0, "agency=" TLA);
 	/* the abort goes to the writer after the chunk it follows */
-	for (int i = 0; i < 100 && spool_files(m.sealed.msg_id, NULL) > 0; i++)
+	for (int i = 0; i < SETTLE_POLLS && spool_files(m.sealed.msg_id, NULL) > 0; i++)
 		sleep_ms(10);
 	assert_nothing_stored(m.sealed.msg_id);
 	fx_msg_free(&m);
@@ -2127,8 +2214,9 @@ g13_tls_key_not_pinned(void **state)
 	tc_agency_free(&old);
 	assert_still_serving();
 	/* audited: the dropped session and the refused connection */
-	for (int i = 0; i < 100 && audit_count_of(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE,
-	    "PU_ERR_KEY_RETIRED", NULL, 1, TAB) < 2; i++)
+	for (int i = 0; i < SETTLE_POLLS && audit_count_of(since,
+	    PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE, "PU_ERR_KEY_RETIRED", NULL, 1,
+	    TAB) < 2; i++)
 		sleep_ms(10);
 	assert_int_equal(audit_count_of(since, PUENTE__AUDIT_EVENT__AUDIT_EVENT_SESSION_FAILURE,
 	    "PU_ERR_KEY_RETIRED", NULL, 1, TAB), 2);
@@ -2322,6 +2410,8 @@ main(int argc, char **argv)
 		T(g4_lifetime_over_seven_days),
 		/* group 5 */
 		T(g5_chunk_hash_not_in_manifest),
+		T(g5_chunk_refused_then_resent),
+		T(g5_upload_sent_twice_at_once),
 		T(g5_chunk_out_of_order),
 		T(g5_chunk_larger_than_declared),
 		/* group 6 */
