@@ -1695,6 +1695,15 @@ disconnect_mid_message(int abrupt)
 	snprintf(needle, sizeof(needle), "event=disconnect session=%lu ", sid);
 	send_header(&c, &m);
 	send_chunk(&c, &m, 0);
+	/*
+	 * Chunk 0 on disk before the end: then the file's going proves the abort. Without the
+	 * wait, a reset may discard the chunk unread (nothing to test), or the test may look
+	 * before the spool has written the chunk that the abort follows.
+	 */
+	int parts = 0;
+	for (int i = 0; i < SETTLE_POLLS && (spool_files(m.sealed.msg_id, &parts), parts == 0); i++)
+		sleep_ms(10);
+	assert_int_equal(parts, 1);
 	if (abrupt) {
 		/* a reset, no close_notify */
 		struct linger l = { 1, 0 };
@@ -1707,7 +1716,7 @@ disconnect_mid_message(int abrupt)
 	tc_close(&c);
 	/* the gateway saw the end of this session */
 	expect_log_line(needle, 0, "agency=" TLA);
-	/* the abort goes to the writer after the chunk it follows */
+	/* the spool removes the upload's file after the chunk it follows */
 	for (int i = 0; i < SETTLE_POLLS && spool_files(m.sealed.msg_id, NULL) > 0; i++)
 		sleep_ms(10);
 	assert_nothing_stored(m.sealed.msg_id);
