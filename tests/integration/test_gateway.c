@@ -544,15 +544,33 @@ inbox_count(const struct tc_agency *a, const uint8_t *msg_id)
 	return n;
 }
 
-/* Nothing of msg_id is stored: no row, no spool file, no inbox entry for NLE. */
+/* Wait until msg_id's upload file exists: a chunk of it is on disk. */
+static void
+wait_for_part(const uint8_t *msg_id)
+{
+	int parts = 0;
+
+	for (int i = 0; i < SETTLE_POLLS && (spool_files(msg_id, &parts), parts == 0); i++)
+		sleep_ms(10);
+	assert_int_equal(parts, 1);
+}
+
+/*
+ * Nothing of msg_id is stored: no row, no spool file, no inbox entry for NLE. A refused
+ * upload's file goes a moment after the refusal is answered (the spool removes it after the
+ * chunks still in flight), so that is waited for.
+ */
 static void
 assert_nothing_stored(const uint8_t *msg_id)
 {
 	sqlite3 *db = db_open_ro();
+	int files;
 
 	assert_int_equal(db_count_message(db, msg_id), 0);
 	sqlite3_close(db);
-	assert_int_equal(spool_files(msg_id, NULL), 0);
+	for (int i = 0; i < SETTLE_POLLS && (files = spool_files(msg_id, NULL)) > 0; i++)
+		sleep_ms(10);
+	assert_int_equal(files, 0);
 	assert_int_equal(inbox_count(&H.nle, msg_id), 0);
 }
 
@@ -1265,6 +1283,7 @@ g5_chunk_hash_not_in_manifest(void **state)
 	connect_as(&c, &H.tla);
 	send_header(&c, &m);
 	send_chunk(&c, &m, 0);	/* good: written to the spool */
+	wait_for_part(m.sealed.msg_id);
 	send_chunk(&c, &m, 1);	/* bad */
 	send_chunk(&c, &m, 2);	/* dropped */
 	expect_error(&c, "PU_ERR_CHUNK_HASH", m.sealed.msg_id);
@@ -1700,10 +1719,7 @@ disconnect_mid_message(int abrupt)
 	 * wait, a reset may discard the chunk unread (nothing to test), or the test may look
 	 * before the spool has written the chunk that the abort follows.
 	 */
-	int parts = 0;
-	for (int i = 0; i < SETTLE_POLLS && (spool_files(m.sealed.msg_id, &parts), parts == 0); i++)
-		sleep_ms(10);
-	assert_int_equal(parts, 1);
+	wait_for_part(m.sealed.msg_id);
 	if (abrupt) {
 		/* a reset, no close_notify */
 		struct linger l = { 1, 0 };
@@ -1717,8 +1733,6 @@ disconnect_mid_message(int abrupt)
 	/* the gateway saw the end of this session */
 	expect_log_line(needle, 0, "agency=" TLA);
 	/* the spool removes the upload's file after the chunk it follows */
-	for (int i = 0; i < SETTLE_POLLS && spool_files(m.sealed.msg_id, NULL) > 0; i++)
-		sleep_ms(10);
 	assert_nothing_stored(m.sealed.msg_id);
 	fx_msg_free(&m);
 }
