@@ -1111,10 +1111,32 @@ wal_restart(struct store *s, struct db *db)
 }
 
 /*
+ * Write out what a checkpoint copied into the database file, a slice at a time, each
+ * written before the next is started. A commit's fdatasync then waits behind one slice at
+ * most: handed to the disk at once, the tens of megabytes of one copy held commits up
+ * 10-20 ms. A clean slice costs one quick look at the page cache.
+ */
+#define DB_WRITE_OUT_SLICE (256 * 1024)
+
+static void
+db_write_out(const struct store *s)
+{
+	struct stat st;
+
+	if (s->db_fd < 0 || fstat(s->db_fd, &st) != 0)
+		return;
+	/* Only a hint: a failure is no error; SQLite's own sync reports any that matters. */
+	for (off_t off = 0; off < st.st_size; off += DB_WRITE_OUT_SLICE)
+		(void)sync_file_range(s->db_fd, off, DB_WRITE_OUT_SLICE, SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+/*
  * The reader's checkpoint. SQLite syncs the database only when a pass ends with nothing
- * more in the WAL, which under load is never the reader's: the reader starts writing out
- * what it copied, without waiting, so that the sync of the writer's short pass finds
- * little left to write. (An fdatasync here would hold up the commits' own.)
+ * more in the WAL, which under load is never the reader's: the reader writes out what it
+ * copied (db_write_out), so that the sync of the writer's short pass finds little left to
+ * write. (An fdatasync here would hold up the commits' own.) Reads wait meanwhile: some
+ * tens of milliseconds each WAL_COPY_FRAMES.
  */
 static int
 wal_copy(struct store *s, struct db *db, const struct store_req *r)
@@ -1122,8 +1144,8 @@ wal_copy(struct store *s, struct db *db, const struct store_req *r)
 	int frames = 0, copied = 0, rc;
 
 	rc = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-	if (rc == SQLITE_OK && copied > 0 && s->db_fd >= 0)
-		(void)sync_file_range(s->db_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (rc == SQLITE_OK && copied > 0)
+		db_write_out(s);
 	/* SQLITE_BUSY: another checkpoint was running; the writer then asks again. */
 	if (r->index == WAL_ASKED_BY_WRITER)
 		__atomic_store_n(&s->wal_copied, rc == SQLITE_OK ? copied : 0, __ATOMIC_RELEASE);
