@@ -341,6 +341,23 @@ part_unlink(const struct store *s, const struct store_req *r)
 	unlink(path);
 }
 
+/*
+ * A submission that will not be stored: its upload's file and, if it got that far, the
+ * file under the final name go. Only for a msg_id no row holds: the name is then this
+ * submission's alone (spool_commit's link refuses an existing one).
+ */
+static void
+upload_unlink(const struct store *s, const struct store_req *r)
+{
+	char path[2200];
+
+	if (r->chunk_count <= 1)
+		return;
+	part_unlink(s, r);
+	spool_path(s, r->msg_id, "msg", path, sizeof(path));
+	unlink(path);
+}
+
 /* What a failed file operation tells the client: full, read-only, or the store failed. */
 static int
 errno_store_error(int e)
@@ -667,14 +684,8 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 	return db_run(db, "RELEASE msg");
 undo:
 	s->audit.tree = before;
-	if (r->chunk_count > 1) {
-		/* Neither the upload nor, if it got that far, its file under the final name:
-		 * no row will name it (the msg_id was not stored, checked above). */
-		char path[2200];
-		part_unlink(s, r);
-		spool_path(s, r->msg_id, "msg", path, sizeof(path));
-		unlink(path);
-	}
+	/* The msg_id was not stored (checked above): no row will name a file under it. */
+	upload_unlink(s, r);
 	/* An undo that fails leaves writes behind: the request's own savepoint must go too. */
 	return savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg") == PU_OK ? rc : PU_ERR_STORE;
 }
@@ -1044,9 +1055,21 @@ writer_batch(struct store *s, struct db *db, struct store_req *batch)
 	if (in_txn && (lost || db_run(db, "COMMIT") != PU_OK)) {
 		int why = sqlite3_errcode(db->h) == SQLITE_FULL ? PU_ERR_STORE_FULL : PU_ERR_STORE;
 		db_run(db, "ROLLBACK");
-		for (struct store_req *r = batch; r != NULL; r = r->next)
+		for (struct store_req *r = batch; r != NULL; r = r->next) {
+			/*
+			 * A message this batch stored is not stored after all: its files go,
+			 * or a retry would find the name taken until a restart. One that
+			 * never ran leaves its upload.
+			 */
+			if (r->kind == STORE_SUBMIT && !r->found && r->chunk_count > 1) {
+				if (r->rc == PU_OK)
+					upload_unlink(s, r);
+				else
+					part_unlink(s, r);
+			}
 			if (is_commit_kind(r->kind) && (r->rc == PU_OK || r->rc == PU_ERR_STORE))
 				r->rc = why;
+		}
 		n_msgs = n_leaves = 0;
 		s->audit.tree = start;
 		s->audit.signed_size = signed_size;

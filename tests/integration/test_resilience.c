@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -759,6 +760,51 @@ set_immutable(const char *path, int on)
 	close(fd);
 }
 
+/* 1 when the spool holds msg_id's stored file (msg_id.msg). */
+static int
+spool_has_msg(const uint8_t *msg_id)
+{
+	char hex[PU_MSG_ID_LEN * 2 + 1], name[64], path[1300];
+	struct stat st;
+
+	sodium_bin2hex(hex, sizeof(hex), msg_id, PU_MSG_ID_LEN);
+	snprintf(name, sizeof(name), "spool/%s.msg", hex);
+	data_path(path, sizeof(path), name);
+	return stat(path, &st) == 0;
+}
+
+/*
+ * The commit fails after a two-chunk message's upload was moved into place (the WAL cannot
+ * be written: made immutable under the running gateway). No receipt, and nothing of the
+ * message stays behind: once writes work again, the same message is accepted and opens.
+ */
+static void
+r_commit_fails_after_the_upload(void **state)
+{
+	struct tc tla, nle;
+	struct fx_msg big;
+	char code[64];
+
+	(void)state;
+	seal(&H.tla, &big, TO_BOTH, 2, MIB + MIB / 2);
+	connect_as(&tla, &H.tla);
+	data_path(immutable, sizeof(immutable), "puente.db-wal");
+	set_immutable(immutable, 1);
+	submit_refused(&tla, &big, code, sizeof(code));
+	set_immutable(immutable, 0);
+	immutable[0] = '\0';
+	assert_string_equal(code, "PU_ERR_STORE");
+	/* no file under the message's name without its row, no upload left */
+	assert_false(spool_has_msg(big.sealed.msg_id));
+	assert_int_equal(spool_parts_settled(), 0);
+	submit_ok(&tla, &big);
+	tc_close(&tla);
+	connect_as(&nle, &H.nle);
+	fetch_same(&nle, &H.nle, &big);
+	tc_close(&nle);
+	fx_msg_free(&big);
+}
+
 /*
  * The data directory on a read-only mount (a read-only bind mount over itself): the gateway
  * cannot take its lock or write anything, and must not start.
@@ -820,6 +866,7 @@ main(int argc, char **argv)
 		T(r_kill9_at_random_points_under_load),
 		T(r_slow_reader_memory_bounded),
 		T(r_full_disk),
+		T(r_commit_fails_after_the_upload),
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
 	};
