@@ -397,6 +397,24 @@ witnesses_cosign_and_verify_names_them(void **state)
 	}
 }
 
+/* A suspended witness's cosignature no longer counts; reinstated, it counts again. */
+static void
+suspended_witness_is_not_counted(void **state)
+{
+	(void)state;
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_true(said("out.txt", "cosigned by.*" FED));
+	assert_int_equal(harness_keys(&H, "suspend --id " FED), 0);
+	harness_publish(&H);
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_false(said("out.txt", FED));
+	assert_int_equal(harness_keys(&H, "reinstate --id " FED), 0);
+	harness_publish(&H);
+	assert_int_equal(puente_audit("verify"), 0);
+	assert_true(said("out.txt", "cosigned by.*" FED));
+}
+
 /* A damaged or rolled-back witness.state makes the witness refuse, not re-trust. */
 static void
 witness_state_damaged_or_rolled_back_is_refused(void **state)
@@ -829,6 +847,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(only_auditors_query_the_log),
 		cmocka_unit_test(puente_audit_verifies_exports_and_traces),
 		cmocka_unit_test(witnesses_cosign_and_verify_names_them),
+		cmocka_unit_test(suspended_witness_is_not_counted),
 		cmocka_unit_test(witness_state_damaged_or_rolled_back_is_refused),
 		cmocka_unit_test(two_views_of_one_size_are_refused),
 		cmocka_unit_test(edited_entry_is_located),
