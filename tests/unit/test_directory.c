@@ -503,6 +503,11 @@ inconsistent_content(void **state)
 	dirb_key(&b, tla, SIGNING, fx_agency(&fx, TLA)->sign_pk, fx.now - DAY, fx.now + DAY);
 	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
 	b.ag[tla].n_keys--;
+	/* ... or by two agencies: whose would a header signed with it be? */
+	dirb_key(&b, nle, SIGNING, fx_agency(&fx, TLA)->sign_pk, fx.now - DAY, fx.now + DAY);
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_ERR_DIR_INVALID);
+	b.ag[nle].n_keys--;
+	assert_rc(dirb_rc(&b, fx.now, 0), PU_OK);
 
 	/* a key whose validity ends before it begins */
 	b.key[tla][0].not_after = b.key[tla][0].not_before;
