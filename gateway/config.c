@@ -24,6 +24,7 @@
  *                          info|debug
  * max_inflight_per_agency  1..4096        64              messages one agency may send at once
  * max_sessions             1..100000      2000            open sessions; more wait in the backlog
+ * max_sessions_per_agency  1..100000      256             sessions one agency may hold open at once
  * metrics_listen           HOST:PORT      127.0.0.1:9464  Prometheus metrics and health endpoint
  * retention_days           1..3650        30              days a delivered message is kept
  * sender_quota_bytes       1M..16T        8G              bytes one agency may have queued
@@ -51,7 +52,7 @@
 #include "log.h"
 #include "pu_err.h"
 
-#define KEYWORD_COUNT 16
+#define KEYWORD_COUNT 17
 #define SUGGEST_DISTANCE 2	/* farthest misspelling that still gets a "did you mean" */
 #define SUGGEST_KEY_MAX 32	/* longer unknown keys get no suggestion */
 #define ECHO_MAX 48		/* bytes of a bad value repeated in a message */
@@ -111,6 +112,7 @@ static const struct keyword keywords[] = {
 	{ "log_level", parse_level, print_level, FIELD(log_level), 0, 0, 0, "info" },
 	KW_UINT(max_inflight_per_agency, 1, 4096, "64"),
 	KW_UINT(max_sessions, 1, 100000, "2000"),
+	KW_UINT(max_sessions_per_agency, 1, 100000, "256"),
 	KW_HOSTPORT(metrics_listen, metrics_host, metrics_port, "127.0.0.1:9464"),
 	KW_UINT(retention_days, 1, 3650, "30"),
 	KW_SIZE(sender_quota_bytes, MIB, 16 * TIB, "8G"),

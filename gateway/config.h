@@ -24,6 +24,7 @@ struct gateway_config {
 	char identity_dir[CONFIG_PATH_MAX];	/* from puente-keys add-agency --role gateway */
 	char data_dir[CONFIG_PATH_MAX];		/* SQLite database and spool */
 	unsigned max_sessions;
+	unsigned max_sessions_per_agency;	/* one agency cannot take every session */
 	unsigned handshake_timeout_ms;
 	unsigned idle_timeout_s;
 	unsigned max_inflight_per_agency;	/* messages received at once per agency */

@@ -1412,13 +1412,32 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 }
 
 static void
+count_session(struct session *s, void *n)
+{
+	(void)s;
+	(*(unsigned *)n)++;
+}
+
+static void
 on_welcome_ready(struct session *s, struct store_req *r)
 {
 	Puente__Welcome w = PUENTE__WELCOME__INIT;
 	Puente__CheckpointAnswer *head = NULL;
 	ProtobufCMessage *m;
+	unsigned open = 0;
 
 	s->paused = 0;
+	/*
+	 * Counted where the session joins its agency's index, so that no two can both be the
+	 * last one allowed. Without a bound, one agency could hold every session of the
+	 * gateway, and each message to it would cost a notice per session.
+	 */
+	server_agency_each(s->srv, s->agency, count_session, &open);
+	if (open >= s->srv->cfg.max_sessions_per_agency) {
+		session_fail(s, PU_ERR_BUSY, "this agency has max_sessions_per_agency sessions "
+		    "open; close one or retry later");
+		return;
+	}
 	if (r->rc != PU_OK || pb_decode(&puente__checkpoint_answer__descriptor, r->data,
 	    r->data_len, &pb_limits_wire, 4 * r->data_len + 65536, &m) != PU_OK) {
 		session_fail(s, r->rc != PU_OK ? r->rc : PU_ERR_INTERNAL, "the audit log is unavailable");

@@ -435,6 +435,8 @@ target_own(struct target *t, char **argv)
 
 	harness_init(&t->h, 4, args);
 	harness_conf(&t->h, "max_inflight_per_agency 512");
+	/* idle-1000: 250 sessions of each of the four agencies */
+	harness_conf(&t->h, "max_sessions_per_agency 1000");
 	harness_start(&t->h);
 	t->ag[0] = &t->h.tla;
 	t->ag[1] = &t->h.nle;

@@ -53,6 +53,8 @@ static char **g_argv;
 #define F_ERROR PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR
 #define F_INBOX PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX
 #define MIB (1024u * 1024)
+/* The gateway's max_sessions_per_agency here: above g7_many_idle_sessions' 100 per agency. */
+#define SESSIONS_PER_AGENCY 120
 
 static const char *const TO_NLE[] = { NLE };
 
@@ -760,8 +762,12 @@ flip_signed_header_bit(struct fx_msg *m, int field)
 static int
 setup(void **state)
 {
+	char line[64];
+
 	(void)state;
 	harness_init(&H, g_argc, g_argv);
+	snprintf(line, sizeof(line), "max_sessions_per_agency %d", SESSIONS_PER_AGENCY);
+	harness_conf(&H, line);
 	harness_start(&H);
 	return 0;
 }
@@ -1748,6 +1754,54 @@ g7_disconnect_mid_message(void **state)
 
 #define IDLE_SESSIONS 200
 
+/* Wait until the gateway counts at most n open sessions (it sees a close a moment late). */
+static void
+wait_open_sessions(unsigned n)
+{
+	static char metrics[65536];
+	unsigned open = n + 1;
+	const char *p;
+
+	for (int i = 0; i < SETTLE_POLLS && open > n; i++) {
+		if (harness_http_get(&H, "/metrics", metrics, sizeof(metrics)) == 200 &&
+		    (p = strstr(metrics, "\npuente_sessions ")) != NULL)
+			open = (unsigned)strtoul(p + strlen("\npuente_sessions "), NULL, 10);
+		if (open > n)
+			sleep_ms(10);
+	}
+	assert_true(open <= n);
+}
+
+/*
+ * One agency holds max_sessions_per_agency sessions: one more is refused after its HELLO,
+ * with PU_ERR_BUSY (and audited); other agencies are served; once one of the agency's
+ * sessions has ended, it may open another.
+ */
+static void
+g7_sessions_per_agency_bounded(void **state)
+{
+	struct tc *c = calloc(SESSIONS_PER_AGENCY, sizeof(*c)), extra;
+	int64_t since = audit_size();
+
+	(void)state;
+	assert_non_null(c);
+	wait_open_sessions(0);	/* the sessions of earlier tests are gone */
+	for (int i = 0; i < SESSIONS_PER_AGENCY; i++)
+		connect_as(&c[i], &H.tab);
+	assert_rc(tc_connect(&extra, H.port, &H.tab), PU_ERR_BUSY);
+	tc_close(&extra);
+	expect_session_failure_audited(since, "PU_ERR_BUSY", TAB);
+	assert_still_serving();
+	tc_close(&c[0]);
+	wait_open_sessions(SESSIONS_PER_AGENCY - 1);
+	connect_as(&extra, &H.tab);
+	tc_close(&extra);
+	for (int i = 1; i < SESSIONS_PER_AGENCY; i++)
+		tc_close(&c[i]);
+	free(c);
+	wait_open_sessions(0);	/* nor do this test's stay for the next */
+}
+
 static void
 g7_many_idle_sessions(void **state)
 {
@@ -2453,6 +2507,7 @@ main(int argc, char **argv)
 		T(g7_slow_loris_hello),
 		T(g7_disconnect_mid_message),
 		T(g7_many_idle_sessions),
+		T(g7_sessions_per_agency_bounded),
 		T(g7_peer_that_never_reads),
 		T(g7_pipelining_peer_that_never_reads),
 		/* group 8 */

@@ -124,6 +124,7 @@ defaults_are_the_documented_ones(void **state)
 	assert_string_equal(c.identity_dir, "");
 	assert_string_equal(c.data_dir, "");
 	assert_int_equal(c.max_sessions, 2000);
+	assert_int_equal(c.max_sessions_per_agency, 256);
 	assert_int_equal(c.handshake_timeout_ms, 10000);
 	assert_int_equal(c.idle_timeout_s, 300);
 	assert_int_equal(c.max_inflight_per_agency, 64);
@@ -147,6 +148,7 @@ full_file_sets_every_key(void **state)
 	    "identity_dir /etc/puente/gateway\n"
 	    "data_dir \"/srv/puente datos\"\n"
 	    "max_sessions 100000\n"
+	    "max_sessions_per_agency 1\n"
 	    "handshake_timeout_ms 100\n"
 	    "idle_timeout_s 86400\n"
 	    "max_inflight_per_agency 4096\n"
@@ -170,6 +172,7 @@ full_file_sets_every_key(void **state)
 	assert_string_equal(c.identity_dir, "/etc/puente/gateway");
 	assert_string_equal(c.data_dir, "/srv/puente datos");
 	assert_int_equal(c.max_sessions, 100000);
+	assert_int_equal(c.max_sessions_per_agency, 1);
 	assert_int_equal(c.handshake_timeout_ms, 100);
 	assert_int_equal(c.idle_timeout_s, 86400);
 	assert_int_equal(c.max_inflight_per_agency, 4096);
@@ -222,7 +225,7 @@ example_file_names_every_key(void **state)
 			fail_msg("gateway.conf.example does not set %s", key);
 		keys++;
 	}
-	assert_int_equal(keys, 16);
+	assert_int_equal(keys, 17);
 	free(text);
 }
 
