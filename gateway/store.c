@@ -343,8 +343,8 @@ part_unlink(const struct store *s, const struct store_req *r)
 
 /*
  * A submission that will not be stored: its upload's file and, if it got that far, the
- * file under the final name go. Only for a msg_id no row holds: the name is then this
- * submission's alone (spool_commit's link refuses an existing one).
+ * file under the final name go. Only for a msg_id no row holds, inside the transaction
+ * that would have stored it: a file under that name is this submission's (spool_commit).
  */
 static void
 upload_unlink(const struct store *s, const struct store_req *r)
@@ -396,12 +396,15 @@ write_chunk(struct store *s, struct store_req *r)
 	return w == (ssize_t)r->data_len ? PU_OK : errno_store_error(errno);
 }
 
-/* fsync the spool file, then move it into place: only then may a row reference it. */
+/*
+ * fsync the spool file, then move it into place: only then may a row reference it. The
+ * caller has checked, in this transaction, that no row names the msg_id.
+ */
 static int
 spool_commit(struct store *s, const struct store_req *r)
 {
 	char part[2200], final[2200];
-	int fd, rc = PU_OK;
+	int fd, rc = PU_OK, moved;
 
 	part_path(s, r, part, sizeof(part));
 	spool_path(s, r->msg_id, "msg", final, sizeof(final));
@@ -410,9 +413,19 @@ spool_commit(struct store *s, const struct store_req *r)
 	if (fsync(fd) != 0)
 		rc = errno_store_error(errno);
 	close(fd);
-	/* Never over a committed message's file (link refuses an existing name). */
-	if (rc == PU_OK && (link(part, final) != 0 || unlink(part) != 0))
-		rc = errno_store_error(errno);
+	/*
+	 * link refuses an existing name. One that no row names is left by a batch whose
+	 * COMMIT failed (writer_batch keeps it: a failed commit may still prove durable after
+	 * a crash, and its row would then need the file); this upload replaces it.
+	 */
+	if (rc == PU_OK) {
+		if (link(part, final) == 0)
+			moved = unlink(part) == 0;
+		else
+			moved = errno == EEXIST && rename(part, final) == 0;
+		if (!moved)
+			rc = errno_store_error(errno);
+	}
 	if (rc == PU_OK && (fd = open(s->spool, O_RDONLY | O_DIRECTORY)) >= 0) {
 		if (fsync(fd) != 0)
 			rc = errno_store_error(errno);
@@ -1057,16 +1070,13 @@ writer_batch(struct store *s, struct db *db, struct store_req *batch)
 		db_run(db, "ROLLBACK");
 		for (struct store_req *r = batch; r != NULL; r = r->next) {
 			/*
-			 * A message this batch stored is not stored after all: its files go,
-			 * or a retry would find the name taken until a restart. One that
-			 * never ran leaves its upload.
+			 * The uploads of submissions that never ran go. A message moved into
+			 * place keeps its file: the failed commit may yet prove durable
+			 * (spool_commit replaces the file for a retry; recovery removes it
+			 * if no row names it).
 			 */
-			if (r->kind == STORE_SUBMIT && !r->found && r->chunk_count > 1) {
-				if (r->rc == PU_OK)
-					upload_unlink(s, r);
-				else
-					part_unlink(s, r);
-			}
+			if (r->kind == STORE_SUBMIT && !r->found && r->chunk_count > 1)
+				part_unlink(s, r);
 			if (is_commit_kind(r->kind) && (r->rc == PU_OK || r->rc == PU_ERR_STORE))
 				r->rc = why;
 		}

@@ -15,7 +15,9 @@
  * synced, which flushes this buffer first. The store runs FULL and checks it (store.c).
  * A failed flush returns SQLite the error of the write that failed (SQLITE_FULL on a full
  * disk), and the transaction fails as it would have with unbuffered writes; the bytes stay
- * buffered until a flush succeeds (walbuf_flush).
+ * buffered until a flush succeeds (walbuf_flush), except when the flush was a commit's sync:
+ * that commit has failed, and its frames are dropped (walbuf_sync). The caller then rolls
+ * the transaction back (as the store does); it must not retry the COMMIT.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -142,7 +144,17 @@ walbuf_sync(sqlite3_file *f, int flags)
 	struct walbuf_file *w = (struct walbuf_file *)f;
 	int rc = walbuf_flush(w);
 
-	return rc != SQLITE_OK ? rc : real_io(w)->xSync(w->real, flags);
+	if (rc != SQLITE_OK) {
+		/*
+		 * The commit this sync was for has failed: SQLite does not index its frames
+		 * and writes the next transaction over them. Kept, they would reach the file
+		 * at the next flush, and a crash before that transaction's own frames followed
+		 * would leave the failed commit whole in the WAL for recovery to find.
+		 */
+		w->len = 0;
+		return rc;
+	}
+	return real_io(w)->xSync(w->real, flags);
 }
 
 static int

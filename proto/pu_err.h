@@ -108,7 +108,7 @@
 	X(PU_ERR_POLICY,           -145, "message not allowed by the directory's policy") \
 	X(PU_ERR_NOT_SENDER,       -146, "the header's sender is not this session's agency") \
 	X(PU_ERR_TLS_IDENTITY,     -147, "the TLS certificate's key is not pinned for an active agency") \
-	X(PU_ERR_BUSY,             -148, "too many messages in flight for this agency; retry later") \
+	X(PU_ERR_BUSY,             -148, "the gateway is busy for this agency (messages in flight, sessions, a fetch); retry later") \
 	X(PU_ERR_SHUTTING_DOWN,    -149, "the gateway is shutting down; retry later") \
 	/* Merkle proofs (audit log) */ \
 	X(PU_ERR_PROOF_INDEX,      -150, "leaf index is not below the tree size") \

@@ -104,9 +104,10 @@ check_rows(sqlite3 *db)
 
 /*
  * Under walbuf, a default VFS whose writes to a WAL file fail with SQLITE_FULL while
- * wal_full is set: a disk that fills up in the middle of a transaction.
+ * wal_full is set: a disk that fills up in the middle of a transaction. With die_at_write
+ * set to n, the process dies (as by kill -9) at its n-th write to a WAL file.
  */
-static int wal_full;
+static int wal_full, die_at_write;
 static sqlite3_vfs faulty_vfs, *unix_vfs;
 static sqlite3_io_methods faulty_methods;
 static int (*unix_write)(sqlite3_file *, const void *, int, sqlite3_int64);
@@ -114,6 +115,8 @@ static int (*unix_write)(sqlite3_file *, const void *, int, sqlite3_int64);
 static int
 faulty_write(sqlite3_file *f, const void *p, int amt, sqlite3_int64 off)
 {
+	if (die_at_write > 0 && --die_at_write == 0)
+		_exit(0);
 	return wal_full ? SQLITE_FULL : unix_write(f, p, amt, off);
 }
 
@@ -291,6 +294,53 @@ test_full_disk_mid_transaction(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * A COMMIT whose sync fails (the disk full when the buffer is written) has failed, and
+ * stays failed. The next commit writes its frames where the failed one's were; a process
+ * that dies before they are written must not leave the failed commit whole in the WAL,
+ * where recovery would find it.
+ */
+static void
+test_failed_commit_stays_failed(void **state)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	remove_db();
+	sqlite3_close(open_db(NULL, NULL));
+	if ((pid = fork()) == 0) {
+		int rc;
+		db = open_db(WALBUF_VFS, NULL);
+		insert_rows(db, 0, 50, COMMIT);
+		/* small enough to stay in the buffer until the sync */
+		insert_rows(db, 100, 5, LEAVE_OPEN);
+		wal_full = 1;
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+		wal_full = 0;
+		if (rc == SQLITE_OK)
+			_exit(2);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		/* the next commit: the process dies at its second write to the WAL */
+		die_at_write = 2;
+		insert_rows(db, 200, 1, COMMIT);
+		_exit(0);
+	}
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	db = open_db(NULL, NULL);
+	assert_true(check_rows(db) >= 50);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM t WHERE n BETWEEN 100 AND 104",
+	    -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -299,6 +349,7 @@ main(void)
 		cmocka_unit_test(test_commit_survives_process_death),
 		cmocka_unit_test(test_spilled_pages_read_back),
 		cmocka_unit_test(test_full_disk_mid_transaction),
+		cmocka_unit_test(test_failed_commit_stays_failed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
