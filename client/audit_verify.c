@@ -287,13 +287,16 @@ witnessed_take(struct averify *v, const char *text)
 	for (size_t i = 0; i < v->log.n_witnesses; i++) {
 		const struct averify_witness *x = &v->log.witnesses[i];
 		rc = note_verify_cosignature(&w, x->name, x->public_key, &found, &ts);
-		if (rc == PU_OK)
-			snprintf(v->cosigners[v->n_cosigners++], sizeof(v->cosigners[0]), "%s", x->name);
-		else if (found)
+		if (rc == PU_OK) {
+			if (x->counted)
+				snprintf(v->cosigners[v->n_cosigners++], sizeof(v->cosigners[0]),
+				    "%s", x->name);
+		} else if (found) {
 			return problem(v, PU_ERR_NOTE_FORK, "the cosignature of witness %s does not "
 			    "verify on the gateway's checkpoint of size %" PRIu64 ": the checkpoint was "
 			    "signed again after the witness saw it (the log was rewritten)", x->name,
 			    w.tree_size);
+		}
 	}
 	if (v->n_cosigners > 0) {
 		v->witnessed = w;

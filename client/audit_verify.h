@@ -30,6 +30,9 @@
 struct averify_witness {
 	char name[64];
 	uint8_t public_key[32];
+	/* 0 while the witness is suspended or revoked: its cosignature vouches for nothing,
+	 * but a line of its that does not verify still shows a rewrite */
+	int counted;
 };
 
 /* Whose checkpoints these are: the gateway's log origin and CHECKPOINT public key. */

@@ -277,7 +277,7 @@ harness_free(struct harness *h)
 	tc_agency_free(&h->aud);
 }
 
-/* The directory's witnesses in good standing with their current CHECKPOINT keys. */
+/* The directory's witnesses with their current CHECKPOINT keys, counted in good standing. */
 static void
 harness_witnesses(struct harness *h, struct averify_log *log)
 {
@@ -286,14 +286,14 @@ harness_witnesses(struct harness *h, struct averify_log *log)
 	log->n_witnesses = 0;
 	for (size_t i = 0; i < d->n_witnesses && log->n_witnesses < AVERIFY_MAX_WITNESSES; i++) {
 		const Puente__Agency *w = directory_find_agency(&h->aud.dir_loaded, d->witnesses[i]);
-		const Puente__Key *k = w != NULL && directory_agency_check(w) == PU_OK ?
-		    directory_current_key(w, PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT,
-		    (int64_t)time(NULL)) : NULL;
+		const Puente__Key *k = w != NULL ? directory_current_key(w,
+		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, (int64_t)time(NULL)) : NULL;
 		if (k == NULL || k->public_key.len != 32)
 			continue;
-		snprintf(log->witnesses[log->n_witnesses].name,
-		    sizeof(log->witnesses[0].name), "%s", w->id);
-		memcpy(log->witnesses[log->n_witnesses++].public_key, k->public_key.data, 32);
+		struct averify_witness *x = &log->witnesses[log->n_witnesses++];
+		snprintf(x->name, sizeof(x->name), "%s", w->id);
+		memcpy(x->public_key, k->public_key.data, 32);
+		x->counted = directory_agency_check(w) == PU_OK;
 	}
 }
 
