@@ -1168,8 +1168,9 @@ db_write_out(const struct store *s)
  * The reader's checkpoint. SQLite syncs the database only when a pass ends with nothing
  * more in the WAL, which under load is never the reader's: the reader writes out what it
  * copied (db_write_out), so that the sync of the writer's short pass finds little left to
- * write. (An fdatasync here would hold up the commits' own.) Reads wait meanwhile: some
- * tens of milliseconds each WAL_COPY_FRAMES.
+ * write. (An fdatasync here would hold up the commits' own.) Reads wait meanwhile: each
+ * WAL_COPY_FRAMES, as long as the disk takes to write what was copied (up to some hundreds
+ * of milliseconds on a slow disk; a single unpaced writeback call blocked about as long).
  */
 static int
 wal_copy(struct store *s, struct db *db, const struct store_req *r)

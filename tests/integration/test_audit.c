@@ -415,6 +415,16 @@ suspended_witness_is_not_counted(void **state)
 	assert_true(said("out.txt", "cosigned by.*" FED));
 }
 
+/* After it, even when it failed half-way: FED active again for the tests that follow. */
+static int
+fed_reinstated(void **state)
+{
+	(void)state;
+	if (harness_keys(&H, "reinstate --id " FED) == 0)
+		harness_publish(&H);
+	return 0;
+}
+
 /* A damaged or rolled-back witness.state makes the witness refuse, not re-trust. */
 static void
 witness_state_damaged_or_rolled_back_is_refused(void **state)
@@ -854,7 +864,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(only_auditors_query_the_log),
 		cmocka_unit_test(puente_audit_verifies_exports_and_traces),
 		cmocka_unit_test(witnesses_cosign_and_verify_names_them),
-		cmocka_unit_test(suspended_witness_is_not_counted),
+		cmocka_unit_test_teardown(suspended_witness_is_not_counted, fed_reinstated),
 		cmocka_unit_test(witness_state_damaged_or_rolled_back_is_refused),
 		cmocka_unit_test(two_views_of_one_size_are_refused),
 		cmocka_unit_test(edited_entry_is_located),
