@@ -195,6 +195,18 @@ test_commits_seen_by_other_connection(void **state)
 	sqlite3_close(w);
 }
 
+/* Once the child pid has exited 0 (its way of dying), the database as it left it. */
+static sqlite3 *
+reopen_after(pid_t pid)
+{
+	int status;
+
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return open_db(NULL, NULL);
+}
+
 /*
  * A process that dies (no close, no exit handlers) right after COMMIT returned, and one
  * that dies in the middle of a later transaction whose pages no longer fit the page cache:
@@ -205,7 +217,6 @@ die_after_commit(int then_begin_another)
 {
 	sqlite3 *db;
 	pid_t pid;
-	int status;
 
 	remove_db();
 	sqlite3_close(open_db(NULL, NULL));
@@ -216,10 +227,7 @@ die_after_commit(int then_begin_another)
 			insert_rows(db, 1000, 200, LEAVE_OPEN);
 		_exit(0);
 	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	db = open_db(NULL, NULL);
+	db = reopen_after(pid);
 	assert_int_equal(check_rows(db), 300);
 	sqlite3_close(db);
 }
@@ -306,7 +314,6 @@ test_failed_commit_stays_failed(void **state)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	pid_t pid;
-	int status;
 
 	(void)state;
 	remove_db();
@@ -328,10 +335,7 @@ test_failed_commit_stays_failed(void **state)
 		insert_rows(db, 200, 1, COMMIT);
 		_exit(0);
 	}
-	assert_true(pid > 0);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	db = open_db(NULL, NULL);
+	db = reopen_after(pid);
 	assert_true(check_rows(db) >= 50);
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM t WHERE n BETWEEN 100 AND 104",
 	    -1, &st, NULL), SQLITE_OK);
