@@ -29,6 +29,8 @@ struct agency {
 	int role;			/* Role: auditors hold no encryption key */
 	char gw_host[256];		/* where the gateway listens */
 	char gw_port[8];
+	int dir_expired;		/* d is root-signed but expired: good only to reach the
+					 * gateway and ask it for the directory in force */
 };
 
 /*
@@ -40,7 +42,8 @@ int agency_load(struct agency *a, const char *dir, const char *passphrase, int64
 void agency_free(struct agency *a);
 /* dir/name into out. */
 int agency_path(const struct agency *a, const char *name, char *out, size_t n);
-/* A newer directory (from the gateway's WELCOME): verified, then saved and used. */
+/* A newer directory (from the gateway's WELCOME): verified, then saved and used (and
+ * dir_expired cleared). */
 int agency_update_directory(struct agency *a, const uint8_t *p, size_t n, int64_t now);
 /* PU_OK when pin (SHA-256 of an SPKI) is the usable TLS key of an active gateway. */
 int agency_gateway_pinned(const struct agency *a, const uint8_t pin[32], int64_t now);

@@ -304,6 +304,38 @@ warn_directory_expiry(struct puente_client *c)
 	}
 }
 
+/*
+ * The agency's directory has expired. Its one use left is to reach the gateway (address,
+ * TLS pin) and send HELLO with its serial: the WELCOME then carries the directory in
+ * force, installed only if root-signed, newer and valid (agency_update_directory). Nothing
+ * else is sent before that. The session is kept for the command.
+ */
+static int
+directory_renew(struct puente_client *c)
+{
+	unsigned long long old = (unsigned long long)c->ag.d.dir->serial;
+	char line[160], why[sizeof(c->detail)];
+	int rc = client_connect(c);
+
+	if (rc == PU_OK && !c->ag.dir_expired) {
+		if (c->opt.notice != NULL) {
+			snprintf(line, sizeof(line), "the directory (serial %llu) had expired; the "
+			    "gateway's (serial %llu) is installed", old,
+			    (unsigned long long)c->ag.d.dir->serial);
+			c->opt.notice(c->opt.notice_arg, line);
+		}
+		return PU_OK;
+	}
+	client_disconnect(c);
+	if (rc == PU_OK)
+		return client_fail(c, PU_ERR_DIR_EXPIRED, "directory.pb (serial %llu): directory "
+		    "has expired, and the gateway has no newer one; ask the federation for a new "
+		    "one", old);
+	snprintf(why, sizeof(why), "%s", c->detail);
+	return client_fail(c, PU_ERR_DIR_EXPIRED, "directory.pb (serial %llu): directory has "
+	    "expired, and no newer one could be had from the gateway (%.200s)", old, why);
+}
+
 int
 puente_open(struct puente_client **out, const char *agency_dir, const struct puente_options *o)
 {
@@ -323,6 +355,11 @@ puente_open(struct puente_client **out, const char *agency_dir, const struct pue
 	    c->detail, sizeof(c->detail))) != PU_OK)
 		return rc;
 	if ((rc = outbox_open(&c->ob, agency_dir, c->detail, sizeof(c->detail))) != PU_OK) {
+		agency_free(&c->ag);
+		return rc;
+	}
+	if (c->ag.dir_expired && (rc = directory_renew(c)) != PU_OK) {
+		outbox_close(&c->ob);
 		agency_free(&c->ag);
 		return rc;
 	}

@@ -415,6 +415,28 @@ newer_directory_by_sighup_ends_the_expiry(void **state)
 	assert_non_null(strstr(r.out, "MX-2026-FR0001"));
 }
 
+/*
+ * c. TLA still holds the expired directory, the gateway the newer one: TLA's `puente` asks
+ * the gateway for it (HELLO with the expired serial), installs it, says so, and works.
+ */
+static void
+expired_agency_directory_renewed_by_the_gateway(void **state)
+{
+	struct puente_run r;
+	int64_t expires;
+
+	(void)state;
+	assert_true(serial_of(TLA, &expires) < serial_of(GW, NULL));
+	assert_true(expires <= (int64_t)time(NULL));
+	assert_int_equal(PUENTE(&r, TLA, "inbox"), 0);
+	assert_non_null(strstr(r.err, "had expired; the gateway's (serial"));
+	assert_int_equal(serial_of(TLA, &expires), serial_of(GW, NULL));
+	assert_true(expires > (int64_t)time(NULL));
+	/* and the next run needs nothing of the kind */
+	assert_int_equal(PUENTE(&r, TLA, "inbox"), 0);
+	assert_null(strstr(r.err, "had expired"));
+}
+
 /* c. Restarted on an expired directory, the gateway refuses to start at all. */
 static void
 expired_directory_no_start(void **state)
@@ -449,6 +471,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(expired_directory_stops_everything),
 		cmocka_unit_test(expired_directory_healthz_503),
 		cmocka_unit_test(newer_directory_by_sighup_ends_the_expiry),
+		cmocka_unit_test(expired_agency_directory_renewed_by_the_gateway),
 		cmocka_unit_test(expired_directory_no_start),
 	};
 
