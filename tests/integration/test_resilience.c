@@ -330,6 +330,7 @@ struct sender {
 };
 
 static atomic_int kill_acked;	/* receipts both senders have verified */
+static atomic_int senders_ready;	/* senders that have tried to connect */
 static atomic_int senders_done;
 
 static int
@@ -383,10 +384,15 @@ sender_main(void *arg)
 	struct sender *s = arg;
 	struct tc c;
 
-	if (tc_connect(&c, H.port, s->a) != PU_OK) {
+	if (tc_connect(&c, H.port, s->a) != PU_OK)
 		snprintf(s->bad, sizeof(s->bad), "cannot connect before the kill");
-		goto out;
-	}
+	/*
+	 * Neither sends before both are connected: the kill comes after a few receipts, and
+	 * could otherwise land while the other is still in its handshake.
+	 */
+	atomic_fetch_add(&senders_ready, 1);
+	for (int i = 0; i < SETTLE_POLLS && atomic_load(&senders_ready) < 2; i++)
+		sleep_ms(10);
 	while (s->answered < KILL_POOL && s->bad[0] == '\0') {
 		uint8_t type, *body;
 		size_t len;
@@ -491,6 +497,7 @@ kill_round(int round)
 			seal(s[k].a, &s[k].m[i], TO_BOTH, 2,
 			    randombytes_uniform(KILL_BIG_ONE_IN) == 0 ? MIB + 4096 : 4096);
 	atomic_store(&kill_acked, 0);
+	atomic_store(&senders_ready, 0);
 	atomic_store(&senders_done, 0);
 	t0 = mono_ms();
 	assert_int_equal(pthread_create(&th[0], NULL, sender_main, &s[0]), 0);
