@@ -264,6 +264,9 @@ client_connect(struct puente_client *c)
 
 	if (c->connected)
 		return PU_OK;
+	/* Only directory_renew speaks to the gateway with an expired directory. */
+	if (c->ag.dir_expired)
+		return client_fail(c, PU_ERR_DIR_EXPIRED, "directory.pb: directory has expired");
 	if ((rc = outbox_trusted_get(&c->ob, &known, &known_size)) != PU_OK)
 		return client_fail(c, rc, "cannot read client.db");
 	if ((rc = conn_open(&c->conn, &c->ag, known, c->opt.timeout_ms, on_unsolicited, c)) !=
@@ -308,16 +311,21 @@ warn_directory_expiry(struct puente_client *c)
  * The agency's directory has expired. Its one use left is to reach the gateway (address,
  * TLS pin) and send HELLO with its serial: the WELCOME then carries the directory in
  * force, installed only if root-signed, newer and valid (agency_update_directory). Nothing
- * else is sent before that. The session is kept for the command.
+ * else is sent, nothing the session brings is kept (no checkpoint, no notice), and the
+ * session is closed: the command connects again, checking the gateway against the new
+ * directory (its TLS key may be one that directory marks compromised).
  */
 static int
 directory_renew(struct puente_client *c)
 {
 	unsigned long long old = (unsigned long long)c->ag.d.dir->serial;
-	char line[160], why[sizeof(c->detail)];
-	int rc = client_connect(c);
+	char line[160], why[sizeof(c->conn.detail)];
+	int rc = conn_open(&c->conn, &c->ag, NULL, c->opt.timeout_ms, NULL, NULL);
 
-	if (rc == PU_OK && !c->ag.dir_expired) {
+	snprintf(why, sizeof(why), "%s", c->conn.detail[0] ? c->conn.detail : pu_err_message(rc));
+	if (rc == PU_OK)
+		conn_close(&c->conn);
+	if (!c->ag.dir_expired) {
 		if (c->opt.notice != NULL) {
 			snprintf(line, sizeof(line), "the directory (serial %llu) had expired; the "
 			    "gateway's (serial %llu) is installed", old,
@@ -326,12 +334,10 @@ directory_renew(struct puente_client *c)
 		}
 		return PU_OK;
 	}
-	client_disconnect(c);
 	if (rc == PU_OK)
 		return client_fail(c, PU_ERR_DIR_EXPIRED, "directory.pb (serial %llu): directory "
 		    "has expired, and the gateway has no newer one; ask the federation for a new "
 		    "one", old);
-	snprintf(why, sizeof(why), "%s", c->detail);
 	return client_fail(c, PU_ERR_DIR_EXPIRED, "directory.pb (serial %llu): directory has "
 	    "expired, and no newer one could be had from the gateway (%.200s)", old, why);
 }

@@ -1427,6 +1427,9 @@ on_welcome_ready(struct session *s, struct store_req *r)
 	unsigned open = 0;
 
 	s->paused = 0;
+	/* Failed meanwhile (a directory reload): it is on its way out, not into the index. */
+	if (s->closing_after_flush)
+		return;
 	/*
 	 * Counted where the session joins its agency's index, so that no two can both be the
 	 * last one allowed. Without a bound, one agency could hold every session of the
@@ -1434,6 +1437,7 @@ on_welcome_ready(struct session *s, struct store_req *r)
 	 */
 	server_agency_each(s->srv, s->agency, count_session, &open);
 	if (open >= s->srv->cfg.max_sessions_per_agency) {
+		s->srv->st.sessions_refused++;
 		session_fail(s, PU_ERR_BUSY, "this agency has max_sessions_per_agency sessions "
 		    "open; close one or retry later");
 		return;
