@@ -58,17 +58,18 @@ witness_consistent(const Puente__Directory *dir, size_t w)
 }
 
 /*
- * Key k of agency i is listed by no earlier agency: a key belongs to one agency. A TLS pin
- * listed twice would bind either agency's sessions to the first that lists it (and refuse
- * them), a signing key twice would make a header's sender a matter of listing order.
+ * Key k of agency i is listed nowhere before it, in its own agency or another: a key
+ * belongs to one agency, once. A TLS pin listed twice would bind either agency's sessions
+ * to the first that lists it (and refuse them), a signing key twice would make a header's
+ * sender a matter of listing order.
  */
 static int
 key_listed_once(const Puente__Directory *dir, size_t i, size_t k)
 {
 	const uint8_t *id = dir->agencies[i]->keys[k]->key_id.data;
 
-	for (size_t j = 0; j < i; j++)
-		for (size_t l = 0; l < dir->agencies[j]->n_keys; l++)
+	for (size_t j = 0; j <= i; j++)
+		for (size_t l = 0; l < (j < i ? dir->agencies[j]->n_keys : k); l++)
 			if (memcmp(dir->agencies[j]->keys[l]->key_id.data, id, PU_KEY_ID_LEN) == 0)
 				return 0;
 	return 1;
@@ -91,14 +92,9 @@ directory_consistent(const Puente__Directory *dir)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(dir->agencies[j]->id, a->id) == 0)
 				return 0;
-		for (size_t k = 0; k < a->n_keys; k++) {
+		for (size_t k = 0; k < a->n_keys; k++)
 			if (!key_consistent(a->keys[k]) || !key_listed_once(dir, i, k))
 				return 0;
-			for (size_t j = 0; j < k; j++)
-				if (memcmp(a->keys[j]->key_id.data, a->keys[k]->key_id.data,
-				    PU_KEY_ID_LEN) == 0)
-					return 0;
-		}
 	}
 	for (size_t i = 0; i < dir->n_role_policies; i++)
 		for (size_t j = 0; j < i; j++)
