@@ -420,6 +420,20 @@ harness_http_get(struct harness *h, const char *path, char *out, size_t n)
 	return code;
 }
 
+int
+harness_metric(struct harness *h, const char *name, long *value)
+{
+	static char text[65536];
+	char needle[128];
+	const char *p;
+
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	if (harness_http_get(h, "/metrics", text, sizeof(text)) != 200 ||
+	    (p = strstr(text, needle)) == NULL)
+		return -1;
+	return sscanf(p + strlen(needle), "%ld", value) == 1 ? 0 : -1;
+}
+
 void
 harness_slurp(const char *path, char *out, size_t n)
 {

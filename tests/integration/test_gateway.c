@@ -1756,19 +1756,13 @@ g7_disconnect_mid_message(void **state)
 
 /* Wait until the gateway counts at most n open sessions (it sees a close a moment late). */
 static void
-wait_open_sessions(unsigned n)
+wait_open_sessions(long n)
 {
-	static char metrics[65536];
-	unsigned open = n + 1;
-	const char *p;
+	long open = n + 1;
 
-	for (int i = 0; i < SETTLE_POLLS && open > n; i++) {
-		if (harness_http_get(&H, "/metrics", metrics, sizeof(metrics)) == 200 &&
-		    (p = strstr(metrics, "\npuente_sessions ")) != NULL)
-			open = (unsigned)strtoul(p + strlen("\npuente_sessions "), NULL, 10);
-		if (open > n)
+	for (int i = 0; i < SETTLE_POLLS && open > n; i++)
+		if (harness_metric(&H, "puente_sessions", &open) != 0 || open > n)
 			sleep_ms(10);
-	}
 	assert_true(open <= n);
 }
 
