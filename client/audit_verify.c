@@ -128,6 +128,24 @@ averify_checkpoint(const struct averify_log *log, const char *text, struct note 
 	return note_verify(n, log->origin, log->public_key, &found);
 }
 
+void
+averify_witnesses(struct averify_log *log, const struct directory *d, int64_t now)
+{
+	log->n_witnesses = 0;
+	for (size_t i = 0; i < d->dir->n_witnesses && log->n_witnesses < AVERIFY_MAX_WITNESSES;
+	    i++) {
+		const Puente__Agency *w = directory_find_agency(d, d->dir->witnesses[i]);
+		const Puente__Key *k = w != NULL ? directory_current_key(w,
+		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, now) : NULL;
+		if (k == NULL || k->public_key.len != 32)
+			continue;
+		struct averify_witness *x = &log->witnesses[log->n_witnesses++];
+		snprintf(x->name, sizeof(x->name), "%s", w->id);
+		memcpy(x->public_key, k->public_key.data, 32);
+		x->counted = directory_agency_check(w) == PU_OK;
+	}
+}
+
 static int
 checkpoint_parse(struct averify *v, const char *text, struct note *n)
 {

@@ -19,6 +19,7 @@
 #include "audit.pb-c.h"
 #include "frames.pb-c.h"
 #include "receipts.pb-c.h"
+#include "directory.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -43,6 +44,14 @@ struct averify_log {
 	struct averify_witness witnesses[AVERIFY_MAX_WITNESSES];
 	size_t n_witnesses;
 };
+
+/*
+ * The witnesses directory d lists, each with its CHECKPOINT key current at now, into
+ * log->witnesses. A suspended or revoked witness vouches for nothing meanwhile: its
+ * cosignatures are not counted. A line of its that does not verify still shows a rewrite:
+ * the gateway keeps only cosignatures that verified when they arrived.
+ */
+void averify_witnesses(struct averify_log *log, const struct directory *d, int64_t now);
 
 struct case_table;
 

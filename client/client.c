@@ -66,31 +66,6 @@ client_checkpoint_seen(struct puente_client *c, const char *source, const char *
 		c->opt.notice(c->opt.notice_arg, "cannot record a checkpoint in client.db");
 }
 
-/*
- * The witnesses the directory lists, each with its current CHECKPOINT key. A suspended or
- * revoked witness vouches for nothing meanwhile: its cosignatures are not counted. A line
- * of its that does not verify still shows a rewrite: the gateway keeps only cosignatures
- * that verified when they arrived.
- */
-static void
-witnesses_of(struct puente_client *c, struct averify_log *log)
-{
-	const Puente__Directory *d = c->ag.d.dir;
-
-	log->n_witnesses = 0;
-	for (size_t i = 0; i < d->n_witnesses && log->n_witnesses < AVERIFY_MAX_WITNESSES; i++) {
-		const Puente__Agency *w = directory_find_agency(&c->ag.d, d->witnesses[i]);
-		const Puente__Key *k = w != NULL ? directory_current_key(w,
-		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, (int64_t)time(NULL)) : NULL;
-		if (k == NULL || k->public_key.len != 32)
-			continue;
-		struct averify_witness *x = &log->witnesses[log->n_witnesses++];
-		snprintf(x->name, sizeof(x->name), "%s", w->id);
-		memcpy(x->public_key, k->public_key.data, 32);
-		x->counted = directory_agency_check(w) == PU_OK;
-	}
-}
-
 int
 client_gateway_log(struct puente_client *c, struct averify_log *log)
 {
@@ -108,7 +83,7 @@ client_gateway_log(struct puente_client *c, struct averify_log *log)
 				snprintf(log->gateway_id, sizeof(log->gateway_id), "%s", a->id);
 				snprintf(log->origin, sizeof(log->origin), "%s", a->origin);
 				memcpy(log->public_key, key->public_key.data, 32);
-				witnesses_of(c, log);
+				averify_witnesses(log, &c->ag.d, (int64_t)time(NULL));
 				return PU_OK;
 			}
 		}

@@ -277,26 +277,6 @@ harness_free(struct harness *h)
 	tc_agency_free(&h->aud);
 }
 
-/* The directory's witnesses with their current CHECKPOINT keys, counted in good standing. */
-static void
-harness_witnesses(struct harness *h, struct averify_log *log)
-{
-	const Puente__Directory *d = h->aud.dir_loaded.dir;
-
-	log->n_witnesses = 0;
-	for (size_t i = 0; i < d->n_witnesses && log->n_witnesses < AVERIFY_MAX_WITNESSES; i++) {
-		const Puente__Agency *w = directory_find_agency(&h->aud.dir_loaded, d->witnesses[i]);
-		const Puente__Key *k = w != NULL ? directory_current_key(w,
-		    PUENTE__KEY_PURPOSE__KEY_PURPOSE_CHECKPOINT, (int64_t)time(NULL)) : NULL;
-		if (k == NULL || k->public_key.len != 32)
-			continue;
-		struct averify_witness *x = &log->witnesses[log->n_witnesses++];
-		snprintf(x->name, sizeof(x->name), "%s", w->id);
-		memcpy(x->public_key, k->public_key.data, 32);
-		x->counted = directory_agency_check(w) == PU_OK;
-	}
-}
-
 void
 harness_gateway_log(struct harness *h, struct averify_log *log)
 {
@@ -308,7 +288,7 @@ harness_gateway_log(struct harness *h, struct averify_log *log)
 		    k->public_key.len == 32) {
 			snprintf(log->origin, sizeof(log->origin), "%s", gw->origin);
 			memcpy(log->public_key, k->public_key.data, 32);
-			harness_witnesses(h, log);
+			averify_witnesses(log, &h->aud.dir_loaded, (int64_t)time(NULL));
 			return;
 		}
 	}
