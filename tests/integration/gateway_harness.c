@@ -1,6 +1,7 @@
 /* gateway_harness.c - a federation and a running gateway for integration tests. */
 #define _DEFAULT_SOURCE	/* wait4: the peak memory of one child, not of all of them */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -13,6 +14,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "crypto.h"
 #include "gateway_harness.h"
@@ -398,6 +401,35 @@ harness_http_get(struct harness *h, const char *path, char *out, size_t n)
 	}
 	close(fd);
 	return code;
+}
+
+/* Files in the gateway's spool named after msg_id (.part while receiving, .msg stored). */
+int
+harness_spool_files(struct harness *h, const uint8_t *msg_id, int *parts)
+{
+	char dir[1200], hex[PU_MSG_ID_LEN * 2 + 1];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (parts != NULL)
+		*parts = 0;
+	snprintf(dir, sizeof(dir), "%s/data/spool", h->work);
+	if (msg_id != NULL)
+		sodium_bin2hex(hex, sizeof(hex), msg_id, PU_MSG_ID_LEN);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (msg_id != NULL && strncmp(e->d_name, hex, strlen(hex)) != 0)
+			continue;
+		n++;
+		if (parts != NULL && strstr(e->d_name, ".part") != NULL)
+			(*parts)++;
+	}
+	closedir(d);
+	return n;
 }
 
 int

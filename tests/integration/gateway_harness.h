@@ -86,6 +86,11 @@ void harness_slurp(const char *path, char *out, size_t n);
 
 /* GET path on the metrics port: the HTTP status (-1: nothing answers), the answer in out. */
 int harness_http_get(struct harness *h, const char *path, char *out, size_t n);
+/*
+ * Files in the gateway's spool named after msg_id (all of them when NULL): .part while
+ * receiving, .msg stored; *parts, when not NULL, gets how many are .part.
+ */
+int harness_spool_files(struct harness *h, const uint8_t *msg_id, int *parts);
 /* The value of one metric in GET /metrics into *value: 0, or -1 when it cannot be read. */
 int harness_metric(struct harness *h, const char *name, long *value);
 /* The gateway's log (origin and checkpoint key) as the auditor's directory lists it. */

@@ -10,7 +10,6 @@
  * WORKDIR/gateway.log); TG_FILTER=g7_* runs only the tests whose names match.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -186,35 +185,6 @@ last_session_of(const char *agency)
 	if ((p = strstr(last, "session=")) == NULL)
 		return 0;
 	return strtoul(p + 8, NULL, 10);
-}
-
-/* Files in the gateway's spool named after msg_id (.part while receiving, .msg stored). */
-static int
-spool_files(const uint8_t *msg_id, int *parts)
-{
-	char dir[1200], hex[PU_MSG_ID_LEN * 2 + 1];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	if (parts != NULL)
-		*parts = 0;
-	snprintf(dir, sizeof(dir), "%s/data/spool", H.work);
-	if (msg_id != NULL)
-		sodium_bin2hex(hex, sizeof(hex), msg_id, PU_MSG_ID_LEN);
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (msg_id != NULL && strncmp(e->d_name, hex, strlen(hex)) != 0)
-			continue;
-		n++;
-		if (parts != NULL && strstr(e->d_name, ".part") != NULL)
-			(*parts)++;
-	}
-	closedir(d);
-	return n;
 }
 
 static int
@@ -552,7 +522,7 @@ wait_for_part(const uint8_t *msg_id)
 {
 	int parts = 0;
 
-	for (int i = 0; i < SETTLE_POLLS && (spool_files(msg_id, &parts), parts == 0); i++)
+	for (int i = 0; i < SETTLE_POLLS && (harness_spool_files(&H, msg_id, &parts), parts == 0); i++)
 		sleep_ms(10);
 	assert_int_equal(parts, 1);
 }
@@ -570,7 +540,7 @@ assert_nothing_stored(const uint8_t *msg_id)
 
 	assert_int_equal(db_count_message(db, msg_id), 0);
 	sqlite3_close(db);
-	for (int i = 0; i < SETTLE_POLLS && (files = spool_files(msg_id, NULL)) > 0; i++)
+	for (int i = 0; i < SETTLE_POLLS && (files = harness_spool_files(&H, msg_id, NULL)) > 0; i++)
 		sleep_ms(10);
 	assert_int_equal(files, 0);
 	assert_int_equal(inbox_count(&H.nle, msg_id), 0);
@@ -2364,13 +2334,13 @@ g12_kill9_during_commits(void **state)
 	{
 		int parts;
 		sqlite3 *db = db_open_ro();
-		spool_files(NULL, &parts);
+		harness_spool_files(&H, NULL, &parts);
 		assert_int_equal(parts, 0);
 		for (int i = 0; i < CRASH_MSGS; i++) {
 			int rows = db_count_message(db, m[i].sealed.msg_id);
 			assert_true(rows == 0 || rows == 1);
 			if (rows == 0)
-				assert_int_equal(spool_files(m[i].sealed.msg_id, NULL), 0);
+				assert_int_equal(harness_spool_files(&H, m[i].sealed.msg_id, NULL), 0);
 			if (acked[i])
 				assert_int_equal(rows, 1);
 		}

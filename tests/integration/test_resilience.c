@@ -18,7 +18,6 @@
  * they are skipped with a message saying so.
  */
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -32,7 +31,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,18 +146,10 @@ next_error(struct tc *c, const uint8_t *msg_id, char *code, size_t code_len, cha
 static int
 spool_parts(void)
 {
-	char dir[1200];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	int parts;
 
-	data_path(dir, sizeof(dir), "spool");
-	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL)
-		n += strstr(e->d_name, ".part") != NULL;
-	closedir(d);
-	return n;
+	harness_spool_files(&H, NULL, &parts);
+	return parts;
 }
 
 /*
@@ -774,17 +764,13 @@ set_immutable(const char *path, int on)
 	assert_int_equal(rc, 0);
 }
 
-/* 1 when the spool holds msg_id's stored file (msg_id.msg). */
+/* 1 when the spool holds msg_id's stored file (msg_id.msg): a file of it not a .part. */
 static int
 spool_has_msg(const uint8_t *msg_id)
 {
-	char hex[PU_MSG_ID_LEN * 2 + 1], name[64], path[1300];
-	struct stat st;
+	int parts, files = harness_spool_files(&H, msg_id, &parts);
 
-	sodium_bin2hex(hex, sizeof(hex), msg_id, PU_MSG_ID_LEN);
-	snprintf(name, sizeof(name), "spool/%s.msg", hex);
-	data_path(path, sizeof(path), name);
-	return stat(path, &st) == 0;
+	return files - parts == 1;
 }
 
 /*
