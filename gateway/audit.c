@@ -158,6 +158,46 @@ audit_newest_checkpoint(struct db *db, char **note, uint64_t *size)
 	return rc;
 }
 
+int
+audit_stored_proof(struct db *db, uint64_t index, char checkpoint[NOTE_MAX_LEN + 1],
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len, uint8_t **leaf,
+    size_t *leaf_len)
+{
+	sqlite3_stmt *st = NULL;
+	char *note = NULL;
+	uint64_t size;
+	int rc;
+
+	if ((rc = audit_newest_checkpoint(db, &note, &size)) != PU_OK)
+		return rc;
+	if (note == NULL || index >= size || strlen(note) > NOTE_MAX_LEN) {
+		free(note);
+		return PU_ERR_AUDIT_STATE;
+	}
+	memcpy(checkpoint, note, strlen(note) + 1);
+	free(note);
+	if ((rc = audit_inclusion_proof(db, index, size, proof, proof_len)) != PU_OK)
+		return rc;
+	if ((st = db_stmt(db, "SELECT leaf FROM audit WHERE idx = ?")) == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	rc = PU_ERR_AUDIT_STATE;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) > 0) {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		uint8_t *copy = malloc(len);
+		rc = PU_ERR_NOMEM;
+		if (copy != NULL) {
+			memcpy(copy, sqlite3_column_blob(st, 0), len);
+			free(*leaf);
+			*leaf = copy;
+			*leaf_len = len;
+			rc = PU_OK;
+		}
+	}
+	db_done(db, st);
+	return rc;
+}
+
 static int
 leaf_count(struct db *db, uint64_t *n, uint64_t *max_plus_one)
 {

@@ -83,6 +83,14 @@ int audit_consistency_proof(struct db *db, uint64_t size1, uint64_t size2,
     uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len);
 /* The newest stored checkpoint (malloc'd, NUL-terminated) and its size; none: NULL, 0. */
 int audit_newest_checkpoint(struct db *db, char **note, uint64_t *size);
+/*
+ * What a receipt for a leaf appended earlier carries: the newest stored checkpoint (which
+ * holds every stored leaf), the leaf's inclusion proof in it and the leaf (malloc'd into
+ * *leaf, freeing what was there). PU_ERR_AUDIT_STATE when the leaf is not in the log.
+ */
+int audit_stored_proof(struct db *db, uint64_t index, char checkpoint[NOTE_MAX_LEN + 1],
+    uint8_t proof[MERKLE_MAX_PROOF * MERKLE_HASH_LEN], size_t *proof_len, uint8_t **leaf,
+    size_t *leaf_len);
 
 /* Entries per answer at most (AuditQuery.limit). */
 #define AUDIT_QUERY_MAX 1000

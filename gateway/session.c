@@ -542,14 +542,11 @@ on_lookup_done(struct session *s, struct store_req *r)
 	if (!s->sub.active || memcmp(r->msg_id, s->sub.msg_id, PU_MSG_ID_LEN) != 0)
 		return;
 	if (rc == PU_OK && r->found && r->same_header) {
-		/* A retry: the original receipt, nothing stored, the chunks ignored. */
+		/* A retry: a receipt for the stored leaf, nothing stored, the chunks ignored. */
 		s->srv->st.messages_retried++;
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_RETRY, &s->sub.h, NULL, PU_OK);
-		if (r->receipt_len > 0)
-			session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT,
-			    r->receipt, r->receipt_len);
-		else
-			session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
+		session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
+		    r->receipt_len);
 		uint32_t count = s->sub.count;
 		uint8_t id[PU_MSG_ID_LEN];
 		memcpy(id, s->sub.msg_id, sizeof(id));
@@ -767,10 +764,6 @@ on_submit_done(struct session *s, struct store_req *r)
 	if (!r->found)
 		s->srv->st.messages_accepted++;
 	idfilter_add(&s->srv->ids, r->msg_id);
-	if (r->receipt_len == 0) {
-		session_error(s, PU_ERR_INTERNAL, r->msg_id, NULL);
-		return;
-	}
 	log_debug("submit", "event=stored session=%llu agency=%s audit_index=%llu",
 	    (unsigned long long)s->id, s->agency, (unsigned long long)r->audit_index);
 	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,

@@ -87,7 +87,6 @@ static const char *const schema =
 	 * lookup by msg_id goes through the small index, not a random page of ciphertext.
 	 * The small columns come first, so reading them does not walk the overflow pages of
 	 * header and body. The header's hash needs no index: the msg_id is inside the header.
-	 * A database made before this layout keeps its table (same columns, same queries).
 	 */
 	"CREATE TABLE IF NOT EXISTS messages ("
 	"  seq INTEGER PRIMARY KEY,"
@@ -101,7 +100,6 @@ static const char *const schema =
 	"  directory_serial INTEGER NOT NULL,"
 	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
 	"  purged INTEGER NOT NULL DEFAULT 0,"
-	"  receipt BLOB NOT NULL,"
 	"  header BLOB NOT NULL, body BLOB);"	/* body: the one chunk of a small message */
 	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
@@ -269,6 +267,44 @@ synchronous_full(struct db *db)
 	return full;
 }
 
+/*
+ * The layout's version, kept in the database's user_version. A database of another one is
+ * refused whole (PU_ERR_STORE_SCHEMA), never half-used: version 1 kept each message's
+ * gateway receipt in its row, and one made before versions were recorded has tables and 0.
+ */
+#define STORE_SCHEMA_VERSION 2
+
+/* Create the tables of a new database, or check an existing one's version: one transaction. */
+static int
+schema_ensure(struct db *db)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT (SELECT user_version FROM pragma_user_version), "
+	    "(SELECT COUNT(*) FROM sqlite_schema)");
+	char set_version[64];
+	int rc = PU_ERR_STORE, version = -1, tables = 0;
+
+	if (db_run(db, "BEGIN IMMEDIATE") != PU_OK) {
+		db_done(db, st);
+		return rc;
+	}
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+		tables = sqlite3_column_int(st, 1);
+	}
+	db_done(db, st);
+	snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d",
+	    STORE_SCHEMA_VERSION);
+	if (version == STORE_SCHEMA_VERSION || (version == 0 && tables == 0))
+		rc = db_script(db, schema) == PU_OK && audit_schema(db) == PU_OK &&
+		    db_run(db, set_version) == PU_OK &&
+		    db_run(db, "COMMIT") == PU_OK ? PU_OK : PU_ERR_STORE;
+	else if (version >= 0)
+		rc = PU_ERR_STORE_SCHEMA;
+	if (rc != PU_OK)
+		db_run(db, "ROLLBACK");
+	return rc;
+}
+
 static int
 store_db_open(const char *path, struct db *db, int writer)
 {
@@ -294,9 +330,9 @@ store_db_open(const char *path, struct db *db, int writer)
 		if (db_script(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
 		    "PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;"
 		    "PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;") != PU_OK ||
-		    !synchronous_full(db) ||
-		    db_script(db, schema) != PU_OK || audit_schema(db) != PU_OK)
+		    !synchronous_full(db))
 			return PU_ERR_STORE;
+		return schema_ensure(db);
 	}
 	return PU_OK;
 }
@@ -461,7 +497,7 @@ receipt_room(struct store_req *r, size_t need)
  * is the receipt's: the leaf says which message, header, sender and time (PROTOCOL §6.3).
  */
 static int
-encode_receipt(struct store *s, struct store_req *r)
+encode_receipt(struct store_req *r, const char *witnessed)
 {
 	Puente__GatewayReceipt g = PUENTE__GATEWAY_RECEIPT__INIT;
 	ProtobufCBinaryData proof[MERKLE_MAX_PROOF];
@@ -476,33 +512,43 @@ encode_receipt(struct store *s, struct store_req *r)
 	g.n_inclusion_proof = r->proof_len;
 	g.audit_entry.data = r->audit_leaf;
 	g.audit_entry.len = r->audit_leaf_len;
-	g.witnessed = s->audit.witnessed;
+	g.witnessed = (char *)witnessed;
 	if (receipt_room(r, protobuf_c_message_get_packed_size(&g.base)) != PU_OK)
 		return PU_ERR_NOMEM;
 	r->receipt_len = protobuf_c_message_pack(&g.base, r->receipt);
 	return PU_OK;
 }
 
+/*
+ * The receipt of a message stored earlier (a retry): its leaf proven in the newest stored
+ * checkpoint, which holds every stored leaf. A receipt is not kept with its message: the
+ * log proves the leaf again at any later size, and storing the receipt cost a second
+ * write of the whole row.
+ */
 static int
-update_receipt(struct db *db, const struct store_req *r)
+stored_receipt(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_stmt(db, "UPDATE messages SET receipt = ? WHERE msg_id = ?");
+	char *witnessed = NULL;
+	int64_t at;
 	int rc;
 
-	if (st == NULL)
-		return PU_ERR_STORE;
-	sqlite3_bind_blob(st, 1, r->receipt, (int)r->receipt_len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(db->h) == 1 ? PU_OK : PU_ERR_STORE;
-	db_done(db, st);
+	if ((rc = audit_stored_proof(db, r->audit_index, r->checkpoint, r->proof, &r->proof_len,
+	    &r->audit_leaf, &r->audit_leaf_len)) == PU_OK &&
+	    (rc = audit_witnessed(db, &witnessed, &at)) == PU_OK)
+		rc = encode_receipt(r, witnessed != NULL ? witnessed : "");
+	free(witnessed);
 	return rc;
 }
 
-/* The msg_id is taken: same header gets the original receipt, another header a conflict. */
+/*
+ * The msg_id is taken: the same header is a retry (found, with the leaf that stored it),
+ * another header a conflict.
+ */
 static int
 submit_existing(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT header_hash, receipt FROM messages WHERE msg_id = ?");
+	sqlite3_stmt *st = db_stmt(db, "SELECT header_hash, audit_index FROM messages "
+	    "WHERE msg_id = ?");
 	int rc = PU_ERR_STORE;
 
 	if (st == NULL)
@@ -514,11 +560,8 @@ submit_existing(struct db *db, struct store_req *r)
 		r->same_header = sqlite3_column_bytes(st, 0) == PU_HASH_LEN &&
 		    memcmp(hh, r->header_hash, PU_HASH_LEN) == 0;
 		if (r->same_header) {
-			size_t len = (size_t)sqlite3_column_bytes(st, 1);
-			rc = receipt_room(r, len);
-			if (rc == PU_OK && len > 0)
-				memcpy(r->receipt, sqlite3_column_blob(st, 1), len);
-			r->receipt_len = rc == PU_OK ? len : 0;
+			r->audit_index = (uint64_t)sqlite3_column_int64(st, 1);
+			rc = PU_OK;
 		} else {
 			rc = PU_ERR_CONFLICT;
 		}
@@ -597,8 +640,8 @@ submit_insert(struct db *db, struct store_req *r)
 
 	st = db_stmt(db, "INSERT INTO messages (msg_id, header_hash, sender, type, adoption_scope,"
 	    " case_id, created_at, expires_at, respond_by, in_reply_to, content_length, chunk_count,"
-	    " header, body, accepted_at, audit_index, directory_serial, receipt, state)"
-	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
+	    " header, body, accepted_at, audit_index, directory_serial, state)"
+	    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)");
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
@@ -620,8 +663,6 @@ submit_insert(struct db *db, struct store_req *r)
 	sqlite3_bind_int64(st, 15, r->accepted_at);
 	sqlite3_bind_int64(st, 16, (sqlite3_int64)r->audit_index);
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)r->directory_serial);
-	/* Signed at the end of the batch, with its checkpoint (update_receipt). */
-	sqlite3_bind_zeroblob(st, 18, 0);
 	src = sqlite3_step(st);
 	db_done(db, st);
 	if (src == SQLITE_CONSTRAINT)
@@ -995,7 +1036,8 @@ wants_proof(const struct store_req *r)
 /*
  * The end of a batch that added leaves, still inside its transaction: sign the checkpoint
  * of the grown tree, then give each new message its receipt with that checkpoint and its
- * inclusion proof, and each recorded receipt or statement the same for its ACK.
+ * inclusion proof, and each recorded receipt or statement the same for its ACK. A retry
+ * gets the same proof for the leaf that stored its message.
  */
 static int
 finish_batch(struct store *s, struct db *db, struct store_req *batch)
@@ -1013,16 +1055,13 @@ finish_batch(struct store *s, struct db *db, struct store_req *batch)
 		_Static_assert(sizeof(r->checkpoint) == sizeof(s->audit.checkpoint),
 		    "a request holds the whole checkpoint");
 		memcpy(r->checkpoint, s->audit.checkpoint, sizeof(r->checkpoint));
-		if (r->kind == STORE_SUBMIT && ((rc = encode_receipt(s, r)) != PU_OK ||
-		    (rc = update_receipt(db, r)) != PU_OK))
+		if (r->kind == STORE_SUBMIT && (rc = encode_receipt(r, s->audit.witnessed)) != PU_OK)
 			return rc;
 	}
-	/* A retry that found its message stored earlier in this same batch: now signed. */
+	/* Retries, of messages stored earlier or in this batch: only reads, so each alone. */
 	for (struct store_req *r = batch; r != NULL; r = r->next) {
-		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && r->found && r->receipt_len == 0) {
-			if ((rc = submit_existing(db, r)) != PU_OK)
-				return rc;
-		}
+		if (r->kind == STORE_SUBMIT && r->rc == PU_OK && r->found)
+			r->rc = stored_receipt(db, r);
 	}
 	return PU_OK;
 }
@@ -1220,6 +1259,8 @@ do_lookup(struct db *db, struct store_req *r)
 	/* Not stored is the common, happy answer. */
 	if (rc == PU_ERR_CONFLICT && !r->found)
 		rc = PU_OK;
+	else if (rc == PU_OK)
+		rc = stored_receipt(db, r);
 	if (rc == PU_OK && !r->found && r->has_reply)
 		rc = lookup_original(db, r);
 	return rc;

@@ -2,7 +2,7 @@
  * store.h - the durable queue in SQLite (DESIGN.md §7).
  *
  * Two threads own the database: a writer that commits in groups (many messages per fsync,
- * one transaction for the message, its queue rows, its audit leaf and its signed receipt)
+ * each message with its queue rows and its audit leaf, one signed checkpoint per batch)
  * and a reader for lookups, inbox listings and deliveries, so reads never wait for an
  * fsync. The event loop never touches the disk: it posts a request and gets it back,
  * completed, through a uv_async callback. A request carries the session's id, never a

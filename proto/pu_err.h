@@ -138,6 +138,7 @@
 	/* the gateway's storage */ \
 	X(PU_ERR_STORE_FULL,       -183, "the gateway's storage is full; nothing was stored, retry later") \
 	X(PU_ERR_STORE_READONLY,   -184, "the gateway's database or data folder is read-only") \
+	X(PU_ERR_STORE_SCHEMA,     -185, "the gateway's database has the layout of another version of puente-gateway") \
 	/* the client (libpuente-client) */ \
 	X(PU_ERR_UNAVAILABLE,      -190, "the gateway cannot be reached or did not answer in time; retry later") \
 	X(PU_ERR_GATEWAY_IDENTITY, -191, "the gateway's certificate is not pinned for a gateway in the directory") \

@@ -324,6 +324,20 @@ harness_receipt_check(struct harness *h, const struct fx_msg *m, const uint8_t *
 }
 
 int
+harness_same_leaf(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+{
+	Puente__GatewayReceipt *ga = puente__gateway_receipt__unpack(NULL, a_len, a);
+	Puente__GatewayReceipt *gb = puente__gateway_receipt__unpack(NULL, b_len, b);
+	int same = ga != NULL && gb != NULL && ga->audit_index == gb->audit_index &&
+	    ga->audit_entry.len == gb->audit_entry.len &&
+	    memcmp(ga->audit_entry.data, gb->audit_entry.data, ga->audit_entry.len) == 0;
+
+	puente__gateway_receipt__free_unpacked(ga, NULL);
+	puente__gateway_receipt__free_unpacked(gb, NULL);
+	return same;
+}
+
+int
 harness_audit_replay(struct harness *h, const char *trusted, char *why, size_t n,
     struct averify *out)
 {

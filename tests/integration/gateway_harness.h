@@ -103,6 +103,11 @@ void harness_gateway_log(struct harness *h, struct averify_log *log);
 int harness_receipt_check(struct harness *h, const struct fx_msg *m, const uint8_t *receipt,
     size_t len, Puente__AuditEntry **entry);
 /*
+ * 1 when two gateway receipts prove the same leaf (a retry's receipt: the same audit index
+ * and entry, maybe in a later checkpoint), else 0.
+ */
+int harness_same_leaf(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len);
+/*
  * The auditor replays the whole log through averify (audit_verify.h), trusting the
  * checkpoint note trusted (NULL: none). PU_OK, or the first problem, described in why.
  * out (may be NULL) receives the verifier, to read and then averify_free.

@@ -819,12 +819,12 @@ end_to_end_with_receipts(void **state)
 	assert_int_equal(((Puente__Inbox *)out)->n_entries, 0);
 	pb_free(out);
 
-	/* the same message again: the original receipt, byte for byte */
+	/* the same message again: a receipt that proves the same leaf */
 	uint8_t *again;
 	size_t again_len;
 	assert_rc(tc_submit(&tla, &m, &again, &again_len, NULL, 0), PU_OK);
-	assert_int_equal(again_len, receipt_len);
-	assert_memory_equal(again, receipt, receipt_len);
+	assert_rc(harness_receipt_check(&H, &m, again, again_len, NULL), PU_OK);
+	assert_true(harness_same_leaf(again, again_len, receipt, receipt_len));
 	free(again);
 	free(receipt);
 	header_free(&h);
@@ -1103,15 +1103,13 @@ g4_retry_same_header(void **state)
 	submit_ok(&c, &m, &r1, &r1_len);
 	since = audit_size();
 	submit_ok(&c, &m, &r2, &r2_len);
-	assert_int_equal(r1_len, r2_len);
-	assert_memory_equal(r1, r2, r1_len);
+	assert_true(harness_same_leaf(r1, r1_len, r2, r2_len));
 	/* on another session too */
 	tc_close(&c);
 	free(r2);
 	connect_as(&c, &H.tla);
 	submit_ok(&c, &m, &r2, &r2_len);
-	assert_int_equal(r1_len, r2_len);
-	assert_memory_equal(r1, r2, r1_len);
+	assert_true(harness_same_leaf(r1, r1_len, r2, r2_len));
 	tc_close(&c);
 	/* one message, one queue entry; the retries are audited as retries, not stored again */
 	assert_int_equal(inbox_count(&H.nle, m.sealed.msg_id), 1);

@@ -38,6 +38,7 @@
 
 #include <linux/fs.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "frame.h"
 #include "frames.pb-c.h"
@@ -858,6 +859,53 @@ r_read_only_database(void **state)
 	fx_msg_free(&m);
 }
 
+/* Set puente.db's layout version (PRAGMA user_version), the gateway stopped. */
+static void
+set_schema_version(int version)
+{
+	char path[1200], sql[64];
+	sqlite3 *db = NULL;
+
+	data_path(path, sizeof(path), "puente.db");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * puente.db of another layout (an older gateway's, or one from before versions were
+ * recorded): the gateway refuses to start, naming why, and changes nothing. Given back its
+ * own version, the same database serves the message it held.
+ */
+static void
+r_database_of_another_layout(void **state)
+{
+	static const int others[] = { 1, 0, 99 };
+	struct fx_msg m;
+	struct tc nle;
+	char last[4096];
+	long log0;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		set_schema_version(others[i]);
+		log0 = log_size();
+		int status = start_expecting_exit();
+		print_message("    layout %d: exit status %d\n", others[i], status);
+		assert_int_equal(status, 78);	/* EX_CONFIG */
+		assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
+		assert_non_null(strstr(last, "PU_ERR_STORE_SCHEMA"));
+	}
+	set_schema_version(2);
+	harness_start(&H);
+	connect_as(&nle, &H.nle);
+	fetch_same(&nle, &H.nle, &m);
+	tc_close(&nle);
+	fx_msg_free(&m);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -869,6 +917,7 @@ main(int argc, char **argv)
 		T(r_commit_fails_after_the_upload),
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
+		T(r_database_of_another_layout),
 	};
 #undef T
 
