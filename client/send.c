@@ -406,7 +406,7 @@ prepare_and_seal(struct puente_client *c, const struct puente_send_request *r,
 		    "a message lives at most 7 days" : "--respond-by is not in the future");
 		goto out;
 	}
-	randombytes_buf(msg_id, PU_MSG_ID_LEN);
+	msg_id_new(msg_id);
 	p.sender = c->ag.id;
 	memcpy(p.sender_key_id, c->ag.sign.key_id, PU_KEY_ID_LEN);
 	p.sender_sk = c->ag.sign.secret;

@@ -44,7 +44,7 @@ struct seal_params {
 	int64_t expires_at;
 	int64_t respond_by;			/* 0: none */
 	const uint8_t *in_reply_to;		/* PU_MSG_ID_LEN bytes, or NULL */
-	const uint8_t *msg_id;			/* PU_MSG_ID_LEN bytes, or NULL for a random one */
+	const uint8_t *msg_id;			/* PU_MSG_ID_LEN bytes, or NULL for a new one */
 };
 
 struct sealed {

@@ -233,7 +233,7 @@ envelope_seal_begin(struct sealer **out, const struct seal_params *p,
 	if (p->msg_id != NULL)
 		memcpy(s->msg_id, p->msg_id, PU_MSG_ID_LEN);
 	else
-		randombytes_buf(s->msg_id, PU_MSG_ID_LEN);
+		msg_id_new(s->msg_id);
 	crypto_secretstream_xchacha20poly1305_keygen(s->sec->k);
 	crypto_secretstream_xchacha20poly1305_init_push(&s->sec->stream, stream_header, s->sec->k);
 	envelope_commit(commitment, s->sec->k, stream_header, s->msg_id);

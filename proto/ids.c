@@ -1,5 +1,8 @@
 /* ids.c - agency and case identifiers. */
 #include <string.h>
+#include <time.h>
+
+#include <sodium.h>
 
 #include "ids.h"
 #include "pu_err.h"
@@ -61,4 +64,17 @@ case_id_check(const char *id)
 	if (id[7] != '-' || !run_of(id + 8, 4, 16))
 		return PU_ERR_CASE_ID;
 	return PU_OK;
+}
+
+void
+msg_id_new(uint8_t out[16])
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 0; i < 6; i++)
+		out[i] = (uint8_t)(ms >> (8 * (5 - i)));
+	randombytes_buf(out + 6, 10);
 }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "ceilings.h"
+#include "ids.h"
 
 #define CHUNK (1u << 20)
 
@@ -99,7 +100,7 @@ ceilings_store(const char *dir, unsigned batch, size_t size, double seconds)
 	for (t0 = ceilings_now(); ok && ceilings_now() - t0 < seconds; ) {
 		ok = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
 		for (unsigned i = 0; ok && i < batch; i++, n++) {
-			randombytes_buf(key, sizeof(key));
+			msg_id_new(key);	/* keys made as the messages' are */
 			sqlite3_bind_blob(st, 1, key, sizeof(key), SQLITE_STATIC);
 			sqlite3_bind_blob(st, 2, body, (int)size, SQLITE_STATIC);
 			ok = sqlite3_step(st) == SQLITE_DONE;

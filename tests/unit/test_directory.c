@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <sodium.h>
@@ -970,6 +971,48 @@ ids(void **state)
 	assert_rc(case_id_check(NULL), PU_ERR_CASE_ID);
 }
 
+/* The milliseconds a message id starts with (48 bits, big-endian). */
+static uint64_t
+msg_id_ms(const uint8_t id[16])
+{
+	uint64_t ms = 0;
+
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | id[i];
+	return ms;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * New message ids start with the time they were made (so later ones sort later) and end in
+ * 80 bits that differ between ids made in the same millisecond.
+ */
+static void
+msg_ids_time_ordered(void **state)
+{
+	uint8_t a[16], b[16];
+	uint64_t before = now_ms(), after;
+
+	(void)state;
+	msg_id_new(a);
+	msg_id_new(b);
+	after = now_ms();
+	assert_true(msg_id_ms(a) >= before && msg_id_ms(b) <= after);
+	assert_true(memcmp(a + 6, b + 6, 10) != 0);
+	struct timespec pause = { 0, 2000000 };
+	nanosleep(&pause, NULL);
+	msg_id_new(b);
+	assert_true(memcmp(a, b, 16) < 0);
+}
+
 /*
  * Directory.witnesses cosign the gateway's checkpoints (DESIGN.md §8): each must be an
  * auditor or federal agency of the directory with a CHECKPOINT key, listed once.
@@ -1062,6 +1105,7 @@ main(void)
 		cmocka_unit_test(rotation_overlap),
 		cmocka_unit_test(may_send_receive),
 		cmocka_unit_test(ids),
+		cmocka_unit_test(msg_ids_time_ordered),
 		cmocka_unit_test(witnesses_checked),
 		cmocka_unit_test(lifetime_overflow),
 	};
