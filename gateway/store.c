@@ -1563,6 +1563,12 @@ worker_start(struct store *s, struct worker *w, enum worker_role role, const cha
 		pthread_mutex_init(&w->q.mu, NULL);
 		pthread_cond_init(&w->q.cv, NULL);
 		if (pthread_create(&w->thread, NULL, worker_main, w) == 0) {
+			/* Named for top -H, perf and gdb; a name that cannot be set changes nothing. */
+			static const char *const names[] = {
+				[WORKER_WRITER] = "puente-writer", [WORKER_READER] = "puente-reader",
+				[WORKER_HASHER] = "puente-hasher", [WORKER_SPOOL] = "puente-spool",
+			};
+			pthread_setname_np(w->thread, names[role]);
 			w->running = 1;
 			return PU_OK;
 		}

@@ -16,6 +16,7 @@
  * 1 / (1/AEAD MB/s + 1/disk write+fsync MB/s).
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "ceilings.h"
@@ -124,6 +126,90 @@ gateway_commits(const struct target *t, double *commits, double *messages)
 		return -1;
 	*messages = strtod(p + 29, NULL);
 	return 0;
+}
+
+/*
+ * CPU seconds so far of each of the gateway's threads, by name (the loop is
+ * "puente-gateway", the store's threads "puente-writer" and so on), and of this process.
+ */
+#define CPU_THREADS 8
+
+struct cpu_use {
+	int n;
+	char name[CPU_THREADS][16];
+	double s[CPU_THREADS];
+	double client;
+};
+
+static void
+cpu_use(const struct target *t, struct cpu_use *u)
+{
+	char path[64], line[1024], name[16];
+	struct rusage ru;
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+
+	memset(u, 0, sizeof(*u));
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		u->client = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+		    (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)t->pid);
+	if (t->pid <= 0 || (d = opendir(path)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		unsigned long utime, stime;
+		char *close_paren, *open_paren;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/stat", (int)t->pid, e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		/* "tid (comm) state ..." : utime and stime are the 14th and 15th fields */
+		if (fgets(line, sizeof(line), f) != NULL &&
+		    (open_paren = strchr(line, '(')) != NULL &&
+		    (close_paren = strrchr(line, ')')) != NULL && close_paren > open_paren &&
+		    sscanf(close_paren + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+		    &utime, &stime) == 2) {
+			snprintf(name, sizeof(name), "%.*s", (int)(close_paren - open_paren - 1),
+			    open_paren + 1);
+			int i = 0;
+			while (i < u->n && strcmp(u->name[i], name) != 0)
+				i++;
+			if (i < CPU_THREADS) {
+				if (i == u->n)
+					snprintf(u->name[u->n++], sizeof(u->name[0]), "%s", name);
+				u->s[i] += (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+			}
+		}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/*
+ * Where the CPU went, per message: each gateway thread and the load generator, against
+ * one Ed25519 verification (the one a message must cost) and the cores' time.
+ */
+static void
+cpu_report(const struct target *t, const struct cpu_use *a, const struct cpu_use *b, int n,
+    double elapsed)
+{
+	double total = b->client - a->client;
+
+	printf("   CPU per message (us):");
+	for (int i = 0; i < b->n; i++) {
+		double before = 0;
+		for (int j = 0; j < a->n; j++)
+			if (strcmp(a->name[j], b->name[i]) == 0)
+				before = a->s[j];
+		total += b->s[i] - before;
+		if (b->s[i] - before > 0)
+			printf(" %s %.0f,", b->name[i], (b->s[i] - before) * 1e6 / n);
+	}
+	printf(" load generator %.0f; one Ed25519 verify %.0f; cores %.0f%% busy\n",
+	    (b->client - a->client) * 1e6 / n, 1e6 / t->cl.verify_per_s,
+	    100 * total / (elapsed * (double)t->cores));
 }
 
 /* ---- one connection ------------------------------------------------------------------------- */
@@ -297,7 +383,7 @@ fetch_all(const struct target *t, const struct scenario *sc, const struct fx_msg
 
 static void
 report(const struct target *t, const struct scenario *sc, struct run *r, double elapsed,
-    double commits, double stored)
+    double commits, double stored, const struct cpu_use *cpu0, const struct cpu_use *cpu1)
 {
 	int n = sc->messages;
 	double msgs = n / elapsed, mb = n * (double)sc->size / CEILING_MIB / elapsed, ratio;
@@ -308,6 +394,8 @@ report(const struct target *t, const struct scenario *sc, struct run *r, double 
 	    msgs, mb, r->lat[n / 2], r->lat[n * 9 / 10], r->lat[n * 99 / 100], r->lat[n - 1]);
 	printf("   gateway RSS %.1f MiB (peak %.1f); %.0f group commits, %.1f messages each\n",
 	    gateway_mib(t, "VmRSS"), gateway_mib(t, "VmHWM"), commits, batch);
+	if (t->pid > 0)
+		cpu_report(t, cpu0, cpu1, n, elapsed);
 	if (sc->size > PU_CHUNK_SIZE) {
 		double ingest = t->have_storage ? 1 / (1 / t->cl.aead_mb_s + 1 / t->cl.disk_mb_s) : 0;
 		ratio = ingest > 0 ? mb / ingest : 0;
@@ -338,6 +426,7 @@ run_scenario(const struct target *t, const struct scenario *sc)
 	struct conn *cn = calloc((size_t)sc->conns, sizeof(*cn));
 	pthread_t *th = calloc((size_t)sc->conns, sizeof(*th));
 	double c0 = 0, s0 = 0, c1 = 0, s1 = 0, end = 0;
+	struct cpu_use cpu0, cpu1;
 	struct tc *idle;
 	int rc = 0;
 
@@ -371,6 +460,7 @@ run_scenario(const struct target *t, const struct scenario *sc)
 	gateway_commits(t, &c0, &s0);
 	printf("   sealed; sending\n");
 	fflush(stdout);
+	cpu_use(t, &cpu0);
 	r.t0 = ceilings_now();
 	for (int k = 0; k < sc->conns; k++)
 		pthread_create(&th[k], NULL, conn_main, &cn[k]);
@@ -383,10 +473,11 @@ run_scenario(const struct target *t, const struct scenario *sc)
 		end = cn[k].finished > end ? cn[k].finished : end;
 		tc_close(&cn[k].c);
 	}
+	cpu_use(t, &cpu1);
 	if (rc == 0 && gateway_commits(t, &c1, &s1) != 0)
 		c1 = c0;
 	if (rc == 0)
-		report(t, sc, &r, end - r.t0, c1 - c0, s1 - s0);
+		report(t, sc, &r, end - r.t0, c1 - c0, s1 - s0, &cpu0, &cpu1);
 	if (rc == 0 && sc->fetch)
 		fetch_all(t, sc, r.m);
 	for (int i = 0; i < sc->idle; i++)
