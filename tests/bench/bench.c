@@ -284,12 +284,20 @@ conn_main(void *arg)
 			next++;
 		}
 		int wait = ANSWER_TIMEOUT_MS;
-		if (sc->rate > 0 && next < mine && next - acked < sc->window)
-			wait = (int)((due_at(r, cn->id, next) - ceilings_now()) * 1000);
+		if (sc->rate > 0 && next < mine && next - acked < sc->window) {
+			/*
+			 * Sleep until the next message is due or an answer comes, whichever is
+			 * first: no spinning (it would take a core from the gateway), and an
+			 * answer is timed when it arrives, not at the next send.
+			 */
+			wait = 0;
+			if (!tc_wait_readable(&cn->c, due_at(r, cn->id, next) - ceilings_now()))
+				continue;
+		}
 		uint8_t type, *body;
 		size_t len;
-		int rc = tc_recv(&cn->c, &type, &body, &len, wait > 0 ? wait : 0);
-		if (rc == PU_ERR_AGAIN && wait < ANSWER_TIMEOUT_MS)
+		int rc = tc_recv(&cn->c, &type, &body, &len, wait);
+		if (rc == PU_ERR_AGAIN && wait == 0)
 			continue;
 		if (rc != PU_OK) {
 			snprintf(cn->err, sizeof(cn->err), "no answer: %s", pu_err_name(rc));

@@ -1,4 +1,5 @@
 /* testclient.c - a blocking test client of the gateway (see testclient.h). */
+#define _GNU_SOURCE	/* ppoll */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -227,7 +228,8 @@ tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
 			    (now.tv_nsec - start.tv_nsec) / 1000000);
-			if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			/* Even out of time, what has already arrived is read. */
+			if (poll(&p, 1, left > 0 ? (int)left : 0) == 0)
 				return PU_ERR_AGAIN;
 		}
 		uint8_t tmp[65536];
@@ -238,6 +240,21 @@ tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms
 		memcpy(c->in + c->in_len, tmp, (size_t)r);
 		c->in_len += (size_t)r;
 	}
+}
+
+int
+tc_wait_readable(struct tc *c, double seconds)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	struct timespec ts;
+
+	if (c->in_len > 0 || SSL_pending(c->ssl) > 0)
+		return 1;
+	if (seconds < 0)
+		seconds = 0;
+	ts.tv_sec = (time_t)seconds;
+	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
+	return ppoll(&p, 1, &ts, NULL) > 0;
 }
 
 int
