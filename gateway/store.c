@@ -101,7 +101,6 @@ static const char *const schema =
 	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
 	"  purged INTEGER NOT NULL DEFAULT 0,"
 	"  header BLOB NOT NULL, body BLOB);"	/* body: the one chunk of a small message */
-	"CREATE INDEX IF NOT EXISTS messages_by_sender ON messages(sender, state);"
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
 	"  recipient TEXT NOT NULL, state INTEGER NOT NULL, outcome INTEGER NOT NULL DEFAULT 0,"
@@ -305,9 +304,24 @@ schema_ensure(struct db *db)
 	return rc;
 }
 
+/*
+ * Before SQLite's first use. Each connection is used by one thread only (the writer's, the
+ * reader's), so SQLite's own mutex per connection is not needed; and no memory statistics,
+ * for which every allocation would take a mutex shared by all threads.
+ */
+static pthread_once_t sqlite_tuned = PTHREAD_ONCE_INIT;
+
+static void
+sqlite_tune(void)
+{
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int
 store_db_open(const char *path, struct db *db, int writer)
 {
+	pthread_once(&sqlite_tuned, sqlite_tune);
 	/* The reader writes nothing but WAL checkpoints, which need a writable handle. */
 	int flags = writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READWRITE;
 
