@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "audit.h"
+#include "log.h"
 #include "crypto.h"
 #include "pb.h"
 #include "pu_err.h"
@@ -267,11 +268,31 @@ synchronous_full(struct db *db)
 }
 
 /*
- * The layout's version, kept in the database's user_version. A database of another one is
- * refused whole (PU_ERR_STORE_SCHEMA), never half-used: version 1 kept each message's
- * gateway receipt in its row, and one made before versions were recorded has tables and 0.
+ * The layout's version, kept in the database's user_version. Layout 1 (user_version 1, or
+ * 0 from before versions were recorded) kept each message's gateway receipt in its row and
+ * had an index by sender: it is upgraded in place. Any other is refused whole
+ * (PU_ERR_STORE_SCHEMA), never half-used.
  */
 #define STORE_SCHEMA_VERSION 2
+
+/* Layout 1 to 2, inside the caller's transaction: PU_ERR_STORE_SCHEMA if it is not layout 1. */
+static int
+schema_upgrade_1(struct db *db)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT COUNT(*) FROM pragma_table_info('messages') "
+	    "WHERE name = 'receipt'");
+	int layout_1 = st != NULL && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
+
+	db_done(db, st);
+	if (!layout_1)
+		return PU_ERR_STORE_SCHEMA;
+	/* Receipts are made again from the log (stored_receipt): nothing is lost with them. */
+	if (db_script(db, "DROP INDEX IF EXISTS messages_by_sender;"
+	    "ALTER TABLE messages DROP COLUMN receipt;") != PU_OK)
+		return PU_ERR_STORE;
+	log_info("store", "event=layout-upgraded from=1 to=%d", STORE_SCHEMA_VERSION);
+	return PU_OK;
+}
 
 /* Create the tables of a new database, or check an existing one's version: one transaction. */
 static int
@@ -293,12 +314,15 @@ schema_ensure(struct db *db)
 	db_done(db, st);
 	snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d",
 	    STORE_SCHEMA_VERSION);
-	if (version == STORE_SCHEMA_VERSION || (version == 0 && tables == 0))
+	rc = PU_OK;
+	if (version == 1 || (version == 0 && tables > 0))
+		rc = schema_upgrade_1(db);
+	else if (version != STORE_SCHEMA_VERSION && version != 0)
+		rc = version < 0 ? PU_ERR_STORE : PU_ERR_STORE_SCHEMA;
+	if (rc == PU_OK)
 		rc = db_script(db, schema) == PU_OK && audit_schema(db) == PU_OK &&
 		    db_run(db, set_version) == PU_OK &&
 		    db_run(db, "COMMIT") == PU_OK ? PU_OK : PU_ERR_STORE;
-	else if (version >= 0)
-		rc = PU_ERR_STORE_SCHEMA;
 	if (rc != PU_OK)
 		db_run(db, "ROLLBACK");
 	return rc;

@@ -859,47 +859,114 @@ r_read_only_database(void **state)
 	fx_msg_free(&m);
 }
 
-/* Set puente.db's layout version (PRAGMA user_version), the gateway stopped. */
+/* Run SQL on puente.db, the gateway stopped. */
 static void
-set_schema_version(int version)
+data_db_exec(const char *sql)
 {
-	char path[1200], sql[64];
+	char path[1200];
 	sqlite3 *db = NULL;
 
 	data_path(path, sizeof(path), "puente.db");
-	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	sqlite3_close(db);
 }
 
+/* One integer SQL answers on puente.db, the gateway stopped. */
+static int
+data_db_int(const char *sql)
+{
+	char path[1200];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int v;
+
+	data_path(path, sizeof(path), "puente.db");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* The gateway must not start on the data folder: exit 78, PU_ERR_STORE_SCHEMA in its log. */
+static void
+refused_for_its_layout(const char *what)
+{
+	char last[4096];
+	long log0 = log_size();
+	int status = start_expecting_exit();
+
+	print_message("    %s: exit status %d\n", what, status);
+	assert_int_equal(status, 78);	/* EX_CONFIG */
+	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
+	assert_non_null(strstr(last, "PU_ERR_STORE_SCHEMA"));
+}
+
 /*
- * puente.db of another layout (an older gateway's, or one from before versions were
- * recorded): the gateway refuses to start, naming why, and changes nothing. Given back its
+ * puente.db of a layout this gateway does not know (a newer one, or one that says 1 but
+ * is not): the gateway refuses to start, naming why, and changes nothing. Given back its
  * own version, the same database serves the message it held.
  */
 static void
 r_database_of_another_layout(void **state)
 {
-	static const int others[] = { 1, 0, 99 };
 	struct fx_msg m;
 	struct tc nle;
-	char last[4096];
-	long log0;
 
 	(void)state;
 	data_dir_with_a_message(&m);
-	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-		set_schema_version(others[i]);
-		log0 = log_size();
-		int status = start_expecting_exit();
-		print_message("    layout %d: exit status %d\n", others[i], status);
-		assert_int_equal(status, 78);	/* EX_CONFIG */
-		assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
-		assert_non_null(strstr(last, "PU_ERR_STORE_SCHEMA"));
-	}
-	set_schema_version(2);
+	data_db_exec("PRAGMA user_version = 99");
+	refused_for_its_layout("layout 99");
+	data_db_exec("PRAGMA user_version = 3");
+	refused_for_its_layout("layout 3");
+	/* says 1 but lacks layout 1's receipt column: not upgraded */
+	data_db_exec("PRAGMA user_version = 1");
+	refused_for_its_layout("layout 1 without its receipt column");
+	assert_int_equal(data_db_int("PRAGMA user_version"), 1);
+	data_db_exec("PRAGMA user_version = 2");
 	harness_start(&H);
+	connect_as(&nle, &H.nle);
+	fetch_same(&nle, &H.nle, &m);
+	tc_close(&nle);
+	fx_msg_free(&m);
+}
+
+/*
+ * A database of layout 1 (each message's receipt in its row, an index by sender; its
+ * user_version 1, or 0 from before versions were recorded) is upgraded in place: it keeps
+ * its message, whose retry gets a receipt that verifies, and says 2 afterwards.
+ */
+static void
+r_database_of_layout_1_upgraded(void **state)
+{
+	static const int says[] = { 1, 0 };
+	struct fx_msg m;
+	struct tc tla, nle;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "ALTER TABLE messages ADD COLUMN receipt BLOB NOT NULL "
+		    "DEFAULT x'00'; CREATE INDEX messages_by_sender ON messages(sender, state); "
+		    "PRAGMA user_version = %d", says[i]);
+		data_db_exec(sql);
+		harness_start(&H);
+		assert_int_equal(harness_stop(&H), 0);
+		assert_int_equal(data_db_int("PRAGMA user_version"), 2);
+		assert_int_equal(data_db_int("SELECT COUNT(*) FROM pragma_table_info('messages') "
+		    "WHERE name = 'receipt'"), 0);
+		assert_int_equal(data_db_int("SELECT COUNT(*) FROM sqlite_schema "
+		    "WHERE name = 'messages_by_sender'"), 0);
+	}
+	harness_start(&H);
+	connect_as(&tla, &H.tla);
+	submit_ok(&tla, &m);	/* a retry: its receipt proves the stored leaf */
+	tc_close(&tla);
 	connect_as(&nle, &H.nle);
 	fetch_same(&nle, &H.nle, &m);
 	tc_close(&nle);
@@ -918,6 +985,7 @@ main(int argc, char **argv)
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
 		T(r_database_of_another_layout),
+		T(r_database_of_layout_1_upgraded),
 	};
 #undef T
 
