@@ -275,6 +275,33 @@ synchronous_full(struct db *db)
  */
 #define STORE_SCHEMA_VERSION 2
 
+/* The database's user_version and how many objects it holds: PU_OK or PU_ERR_STORE. */
+static int
+layout_read(struct db *db, int *version, int *objects)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT (SELECT user_version FROM pragma_user_version), "
+	    "(SELECT COUNT(*) FROM sqlite_schema)");
+	int rc = PU_ERR_STORE;
+
+	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+		*version = sqlite3_column_int(st, 0);
+		*objects = sqlite3_column_int(st, 1);
+		rc = PU_OK;
+	}
+	db_done(db, st);
+	return rc;
+}
+
+/*
+ * A layout this gateway can open: its own; layout 1 (user_version 1, or 0 with tables from
+ * before layouts were recorded), upgraded; or 0 with nothing in it, a new database.
+ */
+static int
+layout_known(int version)
+{
+	return version == STORE_SCHEMA_VERSION || version == 1 || version == 0;
+}
+
 /* Layout 1 to 2, inside the caller's transaction: PU_ERR_STORE_SCHEMA if it is not layout 1. */
 static int
 schema_upgrade_1(struct db *db)
@@ -290,7 +317,6 @@ schema_upgrade_1(struct db *db)
 	if (db_script(db, "DROP INDEX IF EXISTS messages_by_sender;"
 	    "ALTER TABLE messages DROP COLUMN receipt;") != PU_OK)
 		return PU_ERR_STORE;
-	log_info("store", "event=layout-upgraded from=1 to=%d", STORE_SCHEMA_VERSION);
 	return PU_OK;
 }
 
@@ -298,48 +324,42 @@ schema_upgrade_1(struct db *db)
 static int
 schema_ensure(struct db *db)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT (SELECT user_version FROM pragma_user_version), "
-	    "(SELECT COUNT(*) FROM sqlite_schema)");
 	char set_version[64];
-	int rc = PU_ERR_STORE, version = -1, tables = 0;
+	int rc, version = -1, objects = 0, upgrade;
 
-	if (db_run(db, "BEGIN IMMEDIATE") != PU_OK) {
-		db_done(db, st);
-		return rc;
-	}
-	if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
-		version = sqlite3_column_int(st, 0);
-		tables = sqlite3_column_int(st, 1);
-	}
-	db_done(db, st);
+	if (db_run(db, "BEGIN IMMEDIATE") != PU_OK)
+		return PU_ERR_STORE;
+	if ((rc = layout_read(db, &version, &objects)) == PU_OK && !layout_known(version))
+		rc = PU_ERR_STORE_SCHEMA;
+	upgrade = version == 1 || (version == 0 && objects > 0);
+	if (rc == PU_OK && upgrade)
+		rc = schema_upgrade_1(db);
 	snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d",
 	    STORE_SCHEMA_VERSION);
-	rc = PU_OK;
-	if (version == 1 || (version == 0 && tables > 0))
-		rc = schema_upgrade_1(db);
-	else if (version != STORE_SCHEMA_VERSION && version != 0)
-		rc = version < 0 ? PU_ERR_STORE : PU_ERR_STORE_SCHEMA;
 	if (rc == PU_OK)
 		rc = db_script(db, schema) == PU_OK && audit_schema(db) == PU_OK &&
-		    db_run(db, set_version) == PU_OK &&
+		    db_script(db, set_version) == PU_OK &&
 		    db_run(db, "COMMIT") == PU_OK ? PU_OK : PU_ERR_STORE;
-	if (rc != PU_OK)
+	if (rc != PU_OK) {
 		db_run(db, "ROLLBACK");
-	return rc;
+		return rc;
+	}
+	if (upgrade)
+		log_info("store", "event=layout-upgraded from=1 to=%d", STORE_SCHEMA_VERSION);
+	return PU_OK;
 }
 
 /*
- * Before SQLite's first use. Each connection is used by one thread only (the writer's, the
- * reader's), so SQLite's own mutex per connection is not needed; and no memory statistics,
- * for which every allocation would take a mutex shared by all threads.
+ * Before SQLite's first use: no memory statistics, for which every allocation would take a
+ * mutex shared by all threads. (Connections are opened without their own mutex: db_open.)
  */
 static pthread_once_t sqlite_tuned = PTHREAD_ONCE_INIT;
 
 static void
 sqlite_tune(void)
 {
-	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
-	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+		log_warn("store", "event=sqlite-config-ignored setting=memstatus");
 }
 
 static int
@@ -358,6 +378,12 @@ store_db_open(const char *path, struct db *db, int writer)
 	if (writer && sqlite3_db_readonly(db->h, "main") == 1)
 		return PU_ERR_STORE_READONLY;
 	if (writer) {
+		int version, objects;
+		/* Another layout is refused before anything is changed, the journal mode too. */
+		if (layout_read(db, &version, &objects) != PU_OK)
+			return PU_ERR_STORE;
+		if (!layout_known(version))
+			return PU_ERR_STORE_SCHEMA;
 		/*
 		 * Durable commits; WAL checkpoints are run by the reader, off the commit path.
 		 * The page cache holds a batch of small messages (16 MiB: no spilling to the WAL
@@ -575,7 +601,8 @@ stored_receipt(struct db *db, struct store_req *r)
 	    (rc = audit_witnessed(db, &witnessed, &at)) == PU_OK)
 		rc = encode_receipt(r, witnessed != NULL ? witnessed : "");
 	free(witnessed);
-	return rc;
+	/* The message is stored whatever failed here: the sender is told to retry, not refused. */
+	return rc == PU_OK || rc == PU_ERR_NOMEM ? rc : PU_ERR_STORE;
 }
 
 /*
@@ -1292,8 +1319,12 @@ lookup_original(struct db *db, struct store_req *r)
 static int
 do_lookup(struct db *db, struct store_req *r)
 {
-	int rc = submit_existing(db, r);
+	int rc;
 
+	/* One read transaction: a retry's checkpoint, proof and witnessed note of one state. */
+	if (db_run(db, "BEGIN") != PU_OK)
+		return PU_ERR_STORE;
+	rc = submit_existing(db, r);
 	/* Not stored is the common, happy answer. */
 	if (rc == PU_ERR_CONFLICT && !r->found)
 		rc = PU_OK;
@@ -1301,6 +1332,8 @@ do_lookup(struct db *db, struct store_req *r)
 		rc = stored_receipt(db, r);
 	if (rc == PU_OK && !r->found && r->has_reply)
 		rc = lookup_original(db, r);
+	if (db_run(db, "COMMIT") != PU_OK)
+		db_run(db, "ROLLBACK");
 	return rc;
 }
 

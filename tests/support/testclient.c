@@ -248,7 +248,9 @@ tc_wait_readable(struct tc *c, double seconds)
 	struct pollfd p = { .fd = c->fd, .events = POLLIN };
 	struct timespec ts;
 
-	if (c->in_len > 0 || SSL_pending(c->ssl) > 0)
+	/* A whole frame buffered, or decrypted bytes waiting: a part of a frame needs more. */
+	if ((c->in_len >= 4 && c->in_len >= 4 + (size_t)get_u32be(c->in)) ||
+	    SSL_pending(c->ssl) > 0)
 		return 1;
 	if (seconds < 0)
 		seconds = 0;

@@ -71,7 +71,8 @@ int tc_send_body(struct tc *c, uint8_t type, const uint8_t *body, size_t len);
 int tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms);
 /*
  * Wait up to seconds (to the nanosecond, not rounded to milliseconds) until tc_recv may
- * have something without waiting: 1 when bytes are buffered or the socket is readable.
+ * have something without waiting: 1 when a whole frame is buffered, decrypted bytes wait or
+ * the socket is readable.
  */
 int tc_wait_readable(struct tc *c, double seconds);
 /* Receive until a frame of type want: decoded message in *out (pb_free), or the error code
