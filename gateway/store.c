@@ -17,8 +17,8 @@
 #include <sodium.h>
 
 #include "audit.h"
-#include "log.h"
 #include "crypto.h"
+#include "log.h"
 #include "pb.h"
 #include "pu_err.h"
 #include "receipt.h"
