@@ -807,6 +807,25 @@ r_commit_fails_after_the_upload(void **state)
 }
 
 /*
+ * The gateway must not start on the data folder: it exits with status, and its log has one
+ * start-failed line, from the store, naming code.
+ */
+static void
+refused_to_start(const char *what, int status, const char *code)
+{
+	char last[4096];
+	long log0 = log_size();
+	int got = start_expecting_exit();
+
+	print_message("    %s: exit status %d\n", what, got);
+	assert_int_equal(got, status);
+	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
+	print_message("    log: %s", last);
+	assert_non_null(strstr(last, "component=store"));
+	assert_non_null(strstr(last, code));
+}
+
+/*
  * The data directory on a read-only mount (a read-only bind mount over itself): the gateway
  * cannot take its lock or write anything, and must not start.
  */
@@ -814,8 +833,7 @@ static void
 r_read_only_data_dir(void **state)
 {
 	struct fx_msg m;
-	char dir[1200], last[4096];
-	long log0;
+	char dir[1200];
 
 	(void)state;
 	data_dir_with_a_message(&m);
@@ -823,14 +841,7 @@ r_read_only_data_dir(void **state)
 	need_mount(mount(dir, dir, NULL, MS_BIND, NULL), "a bind mount");
 	snprintf(mounted, sizeof(mounted), "%s", dir);
 	assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL), 0);
-	log0 = log_size();
-	int status = start_expecting_exit();
-	print_message("    read-only data_dir: exit status %d\n", status);
-	assert_int_equal(status, 74);	/* EX_IOERR */
-	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
-	print_message("    log: %s", last);
-	assert_non_null(strstr(last, "component=store"));
-	assert_non_null(strstr(last, "PU_ERR_STORE_READONLY"));
+	refused_to_start("read-only data_dir", 74, "PU_ERR_STORE_READONLY");	/* EX_IOERR */
 	fx_msg_free(&m);
 }
 
@@ -842,20 +853,12 @@ static void
 r_read_only_database(void **state)
 {
 	struct fx_msg m;
-	char last[4096];
-	long log0;
 
 	(void)state;
 	data_dir_with_a_message(&m);
 	data_path(immutable, sizeof(immutable), "puente.db");
 	set_immutable(immutable, 1);
-	log0 = log_size();
-	int status = start_expecting_exit();
-	print_message("    read-only puente.db: exit status %d\n", status);
-	assert_int_equal(status, 74);	/* EX_IOERR */
-	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
-	print_message("    log: %s", last);
-	assert_non_null(strstr(last, "PU_ERR_STORE_READONLY"));
+	refused_to_start("read-only puente.db", 74, "PU_ERR_STORE_READONLY");	/* EX_IOERR */
 	fx_msg_free(&m);
 }
 
@@ -892,20 +895,6 @@ data_db_int(const char *sql)
 	return v;
 }
 
-/* The gateway must not start on the data folder: exit 78, PU_ERR_STORE_SCHEMA in its log. */
-static void
-refused_for_its_layout(const char *what)
-{
-	char last[4096];
-	long log0 = log_size();
-	int status = start_expecting_exit();
-
-	print_message("    %s: exit status %d\n", what, status);
-	assert_int_equal(status, 78);	/* EX_CONFIG */
-	assert_int_equal(log_lines(log0, "event=start-failed", last, sizeof(last)), 1);
-	assert_non_null(strstr(last, "PU_ERR_STORE_SCHEMA"));
-}
-
 /*
  * puente.db of a layout this gateway does not know (a newer one, or one that says 1 but
  * is not): the gateway refuses to start, naming why, and changes nothing. Given back its
@@ -919,13 +908,14 @@ r_database_of_another_layout(void **state)
 
 	(void)state;
 	data_dir_with_a_message(&m);
+	/* 78: EX_CONFIG */
 	data_db_exec("PRAGMA user_version = 99");
-	refused_for_its_layout("layout 99");
+	refused_to_start("layout 99", 78, "PU_ERR_STORE_SCHEMA");
 	data_db_exec("PRAGMA user_version = 3");
-	refused_for_its_layout("layout 3");
+	refused_to_start("layout 3", 78, "PU_ERR_STORE_SCHEMA");
 	/* says 1 but lacks layout 1's receipt column: not upgraded */
 	data_db_exec("PRAGMA user_version = 1");
-	refused_for_its_layout("layout 1 without its receipt column");
+	refused_to_start("layout 1 without its receipt column", 78, "PU_ERR_STORE_SCHEMA");
 	assert_int_equal(data_db_int("PRAGMA user_version"), 1);
 	data_db_exec("PRAGMA user_version = 2");
 	harness_start(&H);
