@@ -1356,8 +1356,16 @@ identity_bind(struct session *s)
 }
 
 static void
+count_session(struct session *s, void *n)
+{
+	(void)s;
+	(*(unsigned *)n)++;
+}
+
+static void
 on_handshake_done(struct session *s)
 {
+	unsigned open = 0;
 	int rc = identity_bind(s);
 
 	if (rc != PU_OK) {
@@ -1365,6 +1373,20 @@ on_handshake_done(struct session *s)
 		session_fail(s, rc, NULL);	/* audited there */
 		return;
 	}
+	/*
+	 * Counted from the moment the agency is known, so that no two can both be the last
+	 * one allowed, and sessions that never say HELLO hold places too. Without a bound,
+	 * one agency could hold every session of the gateway, and each message to it would
+	 * cost a notice per session.
+	 */
+	server_agency_each(s->srv, s->agency, count_session, &open);
+	if (open >= s->srv->cfg.max_sessions_per_agency) {
+		s->srv->st.sessions_refused++;
+		session_fail(s, PU_ERR_BUSY, "this agency has max_sessions_per_agency sessions "
+		    "open; close one or retry later");
+		return;
+	}
+	server_agency_add(s->srv, s);
 	s->state = S_HELLO;
 	s->srv->st.sessions_opened++;
 	log_info("session", "event=open session=%llu agency=%s peer=%s", (unsigned long long)s->id,
@@ -1405,36 +1427,16 @@ on_hello(struct session *s, const uint8_t *body, size_t len)
 }
 
 static void
-count_session(struct session *s, void *n)
-{
-	(void)s;
-	(*(unsigned *)n)++;
-}
-
-static void
 on_welcome_ready(struct session *s, struct store_req *r)
 {
 	Puente__Welcome w = PUENTE__WELCOME__INIT;
 	Puente__CheckpointAnswer *head = NULL;
 	ProtobufCMessage *m;
-	unsigned open = 0;
 
 	s->paused = 0;
-	/* Failed meanwhile (a directory reload): it is on its way out, not into the index. */
+	/* Failed meanwhile (a directory reload): it is on its way out. */
 	if (s->closing_after_flush)
 		return;
-	/*
-	 * Counted where the session joins its agency's index, so that no two can both be the
-	 * last one allowed. Without a bound, one agency could hold every session of the
-	 * gateway, and each message to it would cost a notice per session.
-	 */
-	server_agency_each(s->srv, s->agency, count_session, &open);
-	if (open >= s->srv->cfg.max_sessions_per_agency) {
-		s->srv->st.sessions_refused++;
-		session_fail(s, PU_ERR_BUSY, "this agency has max_sessions_per_agency sessions "
-		    "open; close one or retry later");
-		return;
-	}
 	if (r->rc != PU_OK || pb_decode(&puente__checkpoint_answer__descriptor, r->data,
 	    r->data_len, &pb_limits_wire, 4 * r->data_len + 65536, &m) != PU_OK) {
 		session_fail(s, r->rc != PU_OK ? r->rc : PU_ERR_INTERNAL, "the audit log is unavailable");
@@ -1458,7 +1460,6 @@ on_welcome_ready(struct session *s, struct store_req *r)
 	w.n_consistency_proof = head->n_consistency_proof;
 	w.now = wall_now();
 	s->state = S_READY;
-	server_agency_add(s->srv, s);
 	frame_reader_set_max(&s->fr, PU_FRAME_MAX);
 	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_WELCOME, &w.base);

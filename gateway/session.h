@@ -54,7 +54,7 @@ struct delivery {
 struct session {
 	uint64_t id;
 	struct session *bucket_next;
-	struct session *agency_next;	/* in srv->agency_buckets while READY */
+	struct session *agency_next;	/* in srv->agency_buckets once its agency is known */
 	int in_agency_index;
 	struct server *srv;
 	uv_tcp_t tcp;
