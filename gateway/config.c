@@ -31,6 +31,8 @@
  *                                                         (suffixes K M G T are powers of 1024)
  * sweep_interval_s         1..3600        60              seconds between housekeeping runs:
  *                                                         expiry notices, retention, overdue
+ * wal_presize_bytes        0..1G          256M            the size the WAL file is given at start
+ *                                                         (at most a quarter of the free space)
  * witness_max_age_s        60..604800     900             warn when no witness cosigned for longer
  *
  * HOST is an IPv4 address (dotted quad), an IPv6 address in brackets ([::1]) or localhost;
@@ -52,7 +54,7 @@
 #include "log.h"
 #include "pu_err.h"
 
-#define KEYWORD_COUNT 17
+#define KEYWORD_COUNT 18
 #define SUGGEST_DISTANCE 2	/* farthest misspelling that still gets a "did you mean" */
 #define SUGGEST_KEY_MAX 32	/* longer unknown keys get no suggestion */
 #define ECHO_MAX 48		/* bytes of a bad value repeated in a message */
@@ -117,6 +119,7 @@ static const struct keyword keywords[] = {
 	KW_UINT(retention_days, 1, 3650, "30"),
 	KW_SIZE(sender_quota_bytes, MIB, 16 * TIB, "8G"),
 	KW_UINT(sweep_interval_s, 1, 3600, "60"),
+	KW_SIZE(wal_presize_bytes, 0, GIB, "256M"),
 	KW_UINT(witness_max_age_s, 60, 604800, "900"),
 };
 _Static_assert(sizeof(keywords) / sizeof(keywords[0]) == KEYWORD_COUNT,

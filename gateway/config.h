@@ -33,6 +33,7 @@ struct gateway_config {
 	unsigned commit_delay_us;		/* how long the writer may wait to fill a batch */
 	unsigned retention_days;
 	unsigned sweep_interval_s;		/* housekeeping: expiry, retention, overdue */
+	uint64_t wal_presize_bytes;		/* the WAL file's size at start (store.c) */
 	unsigned witness_max_age_s;		/* warn when no witness cosigned for longer */
 	int log_level;				/* enum log_level */
 };

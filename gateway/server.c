@@ -483,6 +483,7 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 	memcpy(signer.audit.public_key, srv->checkpoint_key.public_key, PU_PUBLIC_KEY_LEN);
 	lim.batch_max = cfg->commit_batch_max;
 	lim.delay_us = cfg->commit_delay_us;
+	lim.wal_presize = cfg->wal_presize_bytes;
 	lim.sender_quota = cfg->sender_quota_bytes;
 	if ((rc = store_open(&srv->store, cfg->data_dir, loop, &signer, &lim, server_store_done,
 	    srv)) != PU_OK) {

@@ -145,6 +145,7 @@ struct store_limits {
 	unsigned batch_max;		/* messages per group commit */
 	unsigned delay_us;		/* how long the writer may wait to fill a batch */
 	uint64_t sender_quota;		/* queued ciphertext bytes per sender */
+	uint64_t wal_presize;		/* bytes the WAL file is given at start, at most */
 };
 
 /*

@@ -45,6 +45,7 @@ bounds_check(const struct gateway_config *c)
 	FUZZ_ASSERT(c->commit_delay_us <= 100000);
 	FUZZ_ASSERT(c->retention_days >= 1 && c->retention_days <= 3650);
 	FUZZ_ASSERT(c->witness_max_age_s >= 60 && c->witness_max_age_s <= 604800);
+	FUZZ_ASSERT(c->wal_presize_bytes <= (1ull << 30));
 	FUZZ_ASSERT(c->log_level >= LOG_ERROR && c->log_level <= LOG_DEBUG);
 }
 

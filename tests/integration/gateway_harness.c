@@ -127,7 +127,9 @@ harness_init(struct harness *h, int argc, char **argv)
 	if ((f = fopen(path, "w")) == NULL)
 		DIE("cannot write %s", path);
 	fprintf(f, "listen 127.0.0.1:%d\nmetrics_listen 127.0.0.1:%d\nidentity_dir fed/agencies/%s\n"
-	    "data_dir data\nhandshake_timeout_ms 2000\nidle_timeout_s 60\nlog_level info\n",
+	    "data_dir data\nhandshake_timeout_ms 2000\nidle_timeout_s 60\nlog_level info\n"
+	    /* The gateway's 256M at every start would make the tests write gigabytes. */
+	    "wal_presize_bytes 4M\n",
 	    h->port, h->metrics_port, GW);
 	fclose(f);
 	load_agency(h, &h->tla, TLA);
@@ -140,12 +142,22 @@ harness_init(struct harness *h, int argc, char **argv)
 void
 harness_conf(struct harness *h, const char *line)
 {
-	char path[1200];
+	char path[1200], old[8192], kept[8192] = "", *save = NULL;
+	size_t key_len = strcspn(line, " "), n;
 	FILE *f;
 
+	/* The line replaces any of the same key: the gateway refuses a key given twice. */
 	snprintf(path, sizeof(path), "%s/gateway.conf", h->work);
-	if ((f = fopen(path, "a")) == NULL || fprintf(f, "%s\n", line) < 0 || fclose(f) != 0)
-		DIE("cannot add to %s", path);
+	if ((f = fopen(path, "r")) == NULL || (n = fread(old, 1, sizeof(old) - 1, f)) == 0 ||
+	    fclose(f) != 0)
+		DIE("cannot read %s", path);
+	old[n] = '\0';
+	for (char *l = strtok_r(old, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save))
+		if (strncmp(l, line, key_len) != 0 || l[key_len] != ' ')
+			snprintf(kept + strlen(kept), sizeof(kept) - strlen(kept), "%s\n", l);
+	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s%s\n", kept, line) < 0 ||
+	    fclose(f) != 0)
+		DIE("cannot write %s", path);
 }
 
 static int

@@ -38,7 +38,7 @@ long mono_ms(void);
 
 /* argv: puente-keys, puente-gateway, work folder. Makes the federation, writes the config. */
 void harness_init(struct harness *h, int argc, char **argv);
-/* Add a line ("key value") to the gateway's configuration, before harness_start. */
+/* Set a line ("key value") of the gateway's configuration, replacing one of the same key. */
 void harness_conf(struct harness *h, const char *line);
 /* Start the gateway and wait until it accepts connections. */
 void harness_start(struct harness *h);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -608,7 +609,9 @@ r_slow_reader_memory_bounded(void **state)
 /* ---- a full disk ------------------------------------------------------------------------- */
 
 #define FULL_FS_MIB 16
-#define FULL_SMALL_TRIES 64
+/* The WAL's room given at start (wal_presize_bytes, a quarter of the free space at most)
+ * takes some hundred small messages of them. */
+#define FULL_SMALL_TRIES 1024
 
 /* Fill the file system of the data directory: the filler is unlinked to free the space. */
 static void
@@ -646,8 +649,9 @@ static void
 r_full_disk(void **state)
 {
 	struct tc tla, nle, fed;
-	struct fx_msg before, big, small[FULL_SMALL_TRIES];
-	char filler[1200], code[64];
+	struct fx_msg before, big, *small = calloc(FULL_SMALL_TRIES, sizeof(*small));
+	char filler[1200], wal[1200], code[64];
+	struct stat st;
 	int n_small = 0, refused = 0;
 
 	(void)state;
@@ -656,6 +660,11 @@ r_full_disk(void **state)
 	fresh_data_dir();
 	need_mount(mount_small_fs(FULL_FS_MIB), "a tmpfs");
 	harness_start(&H);
+	assert_non_null(small);
+	/* The WAL was given room at start, but not more than a quarter of the free space. */
+	data_path(wal, sizeof(wal), "puente.db-wal");
+	assert_int_equal(stat(wal, &st), 0);
+	assert_true(st.st_size >= MIB && st.st_size <= FULL_FS_MIB * MIB / 4);
 	data_path(filler, sizeof(filler), "filler");
 	seal(&H.tla, &before, TO_BOTH, 2, MIB + MIB / 2);
 	seal(&H.tla, &big, TO_BOTH, 2, MIB + MIB / 2);
@@ -712,6 +721,7 @@ r_full_disk(void **state)
 	tc_close(&fed);
 	fx_msg_free(&before);
 	fx_msg_free(&big);
+	free(small);
 }
 
 /* ---- a read-only database ---------------------------------------------------------------- */

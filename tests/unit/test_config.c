@@ -133,6 +133,7 @@ defaults_are_the_documented_ones(void **state)
 	assert_int_equal(c.commit_delay_us, 0);
 	assert_int_equal(c.retention_days, 30);
 	assert_int_equal(c.witness_max_age_s, 900);
+	assert_true(c.wal_presize_bytes == 256ull << 20);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
 
@@ -157,6 +158,7 @@ full_file_sets_every_key(void **state)
 	    "commit_delay_us 100000\n"
 	    "retention_days 3650\n"
 	    "witness_max_age_s 604800\n"
+	    "wal_presize_bytes 0\n"
 	    "log_level debug";	/* no newline at the end */
 	struct gateway_config c;
 	char err[512];
@@ -181,6 +183,7 @@ full_file_sets_every_key(void **state)
 	assert_int_equal(c.commit_delay_us, 100000);
 	assert_int_equal(c.retention_days, 3650);
 	assert_int_equal(c.witness_max_age_s, 604800);
+	assert_true(c.wal_presize_bytes == 0);
 	assert_int_equal(c.log_level, LOG_DEBUG);
 }
 
@@ -225,7 +228,7 @@ example_file_names_every_key(void **state)
 			fail_msg("gateway.conf.example does not set %s", key);
 		keys++;
 	}
-	assert_int_equal(keys, 17);
+	assert_int_equal(keys, 18);
 	free(text);
 }
 
@@ -426,6 +429,7 @@ static const struct bad_case bad_cases[] = {
 	{ REQ "commit_delay_us 100001\n", 0, ":4: commit_delay_us: 100001 is not in 0..100000" },
 	{ REQ "retention_days 3651\n", 0, ":4: retention_days: 3651 is not in 1..3650" },
 	{ REQ "witness_max_age_s 59\n", 0, ":4: witness_max_age_s: 59 is not in 60..604800" },
+	{ REQ "wal_presize_bytes 2G\n", 0, ":4: wal_presize_bytes: 2G is not in 0..1G" },
 	{ REQ "sender_quota_bytes 1023K\n", 0, ":4: sender_quota_bytes: 1023K is not in 1M..16T" },
 	{ REQ "sender_quota_bytes 17T\n", 0, ":4: sender_quota_bytes: 17T is not in 1M..16T" },
 	{ REQ "sender_quota_bytes 0\n", 0, ":4: sender_quota_bytes: 0 is not in 1M..16T" },
