@@ -31,7 +31,7 @@
  *                                                         (suffixes K M G T are powers of 1024)
  * sweep_interval_s         1..3600        60              seconds between housekeeping runs:
  *                                                         expiry notices, retention, overdue
- * wal_presize_bytes        0..1G          256M            the size the WAL file is given at start
+ * wal_presize_bytes        0..1G          260M            the size the WAL file is given at start
  *                                                         (at most a quarter of the free space)
  * witness_max_age_s        60..604800     900             warn when no witness cosigned for longer
  *
@@ -119,7 +119,7 @@ static const struct keyword keywords[] = {
 	KW_UINT(retention_days, 1, 3650, "30"),
 	KW_SIZE(sender_quota_bytes, MIB, 16 * TIB, "8G"),
 	KW_UINT(sweep_interval_s, 1, 3600, "60"),
-	KW_SIZE(wal_presize_bytes, 0, GIB, "256M"),
+	KW_SIZE(wal_presize_bytes, 0, GIB, "260M"),
 	KW_UINT(witness_max_age_s, 60, 604800, "900"),
 };
 _Static_assert(sizeof(keywords) / sizeof(keywords[0]) == KEYWORD_COUNT,

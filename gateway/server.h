@@ -45,7 +45,7 @@ struct server {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t tick;			/* once a second: deadlines, directory expiry */
 	struct session *buckets[SESSION_BUCKETS];
-	struct session *agency_buckets[SESSION_BUCKETS];	/* READY sessions by agency */
+	struct session *agency_buckets[SESSION_BUCKETS];	/* sessions by agency, from the handshake */
 	unsigned n_sessions;
 	uint64_t next_session_id;
 	int draining;

@@ -407,11 +407,13 @@ store_db_open(const char *path, struct db *db, int writer)
  * makes the file longer also waits for the file system to journal the new size: on the
  * machine measured, an fdatasync after 64 KiB appended took 270 µs, after 64 KiB
  * overwritten 131 µs. Under a steady load the WAL grows to about 256 MiB and is then
- * overwritten in place (wal_restart); given that size at start, it never appends. SQLite
- * reads a WAL only up to its last valid commit: zeros after it are no frames. SQLite
- * deletes the WAL when a gateway stops cleanly (kept, it would be read whole again and
- * copied into the database once more at the next start), so each start after a clean stop
- * writes it again. At most a quarter of the free space; a failure leaves the file as it was.
+ * overwritten in place (wal_restart); given that size at start (260 MiB by default: 65,536
+ * frames of 4,120 bytes and the tail the writer copies), it does not append. SQLite reads a
+ * WAL only up to its last valid commit: zeros after it are no frames. SQLite deletes the
+ * WAL when a gateway stops cleanly (kept, it would be read whole again and copied into the
+ * database once more at the next start), so a start after a clean stop writes it again; a
+ * start after a crash finds it at its size. At most a quarter of the free space; a failure
+ * leaves the file as it was.
  */
 static void
 wal_presize(const struct store *s, const char *db_path)
@@ -1681,7 +1683,8 @@ worker_start(struct store *s, struct worker *w, enum worker_role role, const cha
 	if (rc == PU_OK && role == WORKER_WRITER) {
 		rc = audit_open(&s->audit, &w->db, &s->signer.audit);
 		sqlite3_wal_hook(w->db.h, on_wal_commit, s);
-		wal_presize(s, db_path);
+		if (rc == PU_OK)
+			wal_presize(s, db_path);
 	}
 	if (rc == PU_OK) {
 		pthread_mutex_init(&w->q.mu, NULL);
@@ -1784,7 +1787,13 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 		goto fail_async;
 	}
 	spool_recover(s);
-	db_close(&s->writer.db);
+	/*
+	 * Kept open until the workers have theirs: the last connection to close copies the
+	 * WAL into the database and deletes it, and the WAL would lose the size wal_presize
+	 * gave it at every start, not only after a clean stop.
+	 */
+	struct db boot = s->writer.db;
+	memset(&s->writer.db, 0, sizeof(s->writer.db));
 	/*
 	 * Closed only after every connection (closing a file drops all of the process's
 	 * POSIX locks on it, SQLite's too). Without it checkpoints merely take longer.
@@ -1795,8 +1804,10 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	    (rc = worker_start(s, &s->spooler, WORKER_SPOOL, db_path)) != PU_OK ||
 	    (rc = worker_start(s, &s->hasher, WORKER_HASHER, db_path)) != PU_OK) {
 		workers_stop(s);
+		db_close(&boot);
 		goto fail_async;
 	}
+	db_close(&boot);
 	*out = s;
 	return PU_OK;
 fail_async:

@@ -537,7 +537,7 @@ target_own(struct target *t, char **argv)
 	/* idle-1000: 250 sessions of each of the four agencies */
 	harness_conf(&t->h, "max_sessions_per_agency 1000");
 	/* The gateway's own default, which the test harness lowers. */
-	harness_conf(&t->h, "wal_presize_bytes 256M");
+	harness_conf(&t->h, "wal_presize_bytes 260M");
 	harness_start(&t->h);
 	t->ag[0] = &t->h.tla;
 	t->ag[1] = &t->h.nle;

@@ -148,13 +148,19 @@ harness_conf(struct harness *h, const char *line)
 
 	/* The line replaces any of the same key: the gateway refuses a key given twice. */
 	snprintf(path, sizeof(path), "%s/gateway.conf", h->work);
-	if ((f = fopen(path, "r")) == NULL || (n = fread(old, 1, sizeof(old) - 1, f)) == 0 ||
+	if ((f = fopen(path, "r")) == NULL || (n = fread(old, 1, sizeof(old), f)) == 0 ||
 	    fclose(f) != 0)
 		DIE("cannot read %s", path);
+	if (n == sizeof(old))
+		DIE("%s is longer than the %zu bytes harness_conf handles", path, sizeof(old) - 1);
 	old[n] = '\0';
-	for (char *l = strtok_r(old, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save))
-		if (strncmp(l, line, key_len) != 0 || l[key_len] != ' ')
-			snprintf(kept + strlen(kept), sizeof(kept) - strlen(kept), "%s\n", l);
+	for (char *l = strtok_r(old, "\n", &save); l != NULL; l = strtok_r(NULL, "\n", &save)) {
+		size_t used = strlen(kept);
+		if (strncmp(l, line, key_len) == 0 && l[key_len] == ' ')
+			continue;
+		if ((size_t)snprintf(kept + used, sizeof(kept) - used, "%s\n", l) >= sizeof(kept) - used)
+			DIE("%s is longer than the %zu bytes harness_conf handles", path, sizeof(kept) - 1);
+	}
 	if ((f = fopen(path, "w")) == NULL || fprintf(f, "%s%s\n", kept, line) < 0 ||
 	    fclose(f) != 0)
 		DIE("cannot write %s", path);

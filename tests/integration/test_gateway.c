@@ -1759,6 +1759,15 @@ g7_sessions_per_agency_bounded(void **state)
 		assert_rc(tc_connect_tls(&c[i], H.port, &H.tab), PU_OK);
 	assert_rc(tc_connect(&extra, H.port, &H.tab), PU_ERR_BUSY);
 	tc_close(&extra);
+	/*
+	 * Those would end at the handshake deadline: sessions that say HELLO take their places,
+	 * so that below only the one closed frees a place.
+	 */
+	for (int i = SESSIONS_PER_AGENCY - SESSIONS_BEFORE_HELLO; i < SESSIONS_PER_AGENCY; i++)
+		tc_close(&c[i]);
+	wait_open_sessions(SESSIONS_PER_AGENCY - SESSIONS_BEFORE_HELLO);
+	for (int i = SESSIONS_PER_AGENCY - SESSIONS_BEFORE_HELLO; i < SESSIONS_PER_AGENCY; i++)
+		connect_as(&c[i], &H.tab);
 	expect_session_failure_audited(since, "PU_ERR_BUSY", TAB);
 	assert_still_serving();
 	tc_close(&c[0]);

@@ -133,7 +133,7 @@ defaults_are_the_documented_ones(void **state)
 	assert_int_equal(c.commit_delay_us, 0);
 	assert_int_equal(c.retention_days, 30);
 	assert_int_equal(c.witness_max_age_s, 900);
-	assert_true(c.wal_presize_bytes == 256ull << 20);
+	assert_true(c.wal_presize_bytes == 260ull << 20);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
 
