@@ -585,13 +585,15 @@ measure_ceilings(struct target *t, double seconds)
 		printf("ceilings (data folder): not measured (no writable data folder; give -d)\n");
 }
 
+/* On stdout with status 0 when asked for (-h), else on stderr with 64 (EX_USAGE). */
 static void
-usage(void)
+usage(int asked)
 {
-	fprintf(stderr,
+	fprintf(asked ? stdout : stderr,
 	    "usage: puente-bench [options] PUENTE-KEYS PUENTE-GATEWAY WORKDIR\n"
 	    "       puente-bench [options] -f FEDERATION -p PORT [-m METRICS_PORT] [-P PID] [-d DATA_DIR]\n"
 	    "\n"
+	    "  -h            this help\n"
 	    "  -S            the standard set (make bench); otherwise one scenario:\n"
 	    "  -N NAME       its name (default custom)\n"
 	    "  -k CONNS      client connections, one thread each (1)\n"
@@ -607,7 +609,7 @@ usage(void)
 	    "Without -f it makes a federation in WORKDIR with PUENTE-KEYS and runs PUENTE-GATEWAY\n"
 	    "on loopback; -f uses a puente-keys folder holding MX-TLA-PPNNA, MX-NLE-PPNNA,\n"
 	    "MX-TAB-PPNNA and MX-FED-PFPNNA and a gateway already running on PORT.\n");
-	exit(64);
+	exit(asked ? 0 : 64);
 }
 
 int
@@ -621,8 +623,9 @@ main(int argc, char **argv)
 
 	/* The benchmark's clients move chunks as the puente command does. */
 	frame_malloc_tune();
-	while ((ch = getopt(argc, argv, "SN:k:w:s:r:n:R:i:ec:f:p:m:P:d:")) != -1) {
+	while ((ch = getopt(argc, argv, "hSN:k:w:s:r:n:R:i:ec:f:p:m:P:d:")) != -1) {
 		switch (ch) {
+		case 'h': usage(1); break;
 		case 'S': std = 1; break;
 		case 'N': snprintf(one.name, sizeof(one.name), "%s", optarg); break;
 		case 'k': one.conns = atoi(optarg); break;
@@ -639,13 +642,13 @@ main(int argc, char **argv)
 		case 'm': t.metrics_port = atoi(optarg); break;
 		case 'P': t.pid = (pid_t)atoi(optarg); break;
 		case 'd': snprintf(t.data_dir, sizeof(t.data_dir), "%s", optarg); break;
-		default: usage();
+		default: usage(0);
 		}
 	}
 	if (one.conns < 1 || one.window < 1 || one.messages < one.conns || one.recipients < 1 ||
 	    one.recipients >= N_AGENCIES || one.idle < 0 || ceiling_s <= 0 ||
 	    (fed == NULL ? argc - optind != 3 : argc != optind || t.port <= 0))
-		usage();
+		usage(0);
 	raise_fd_limit();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (fed == NULL)
