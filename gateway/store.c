@@ -442,10 +442,12 @@ wal_presize(const struct store *s, const char *db_path)
 		else
 			off += (off_t)len;
 	}
-	if (off > st.st_size && e == 0 && fdatasync(fd) != 0)
-		e = errno;
-	if (off > st.st_size && e == 0)
-		log_info("store", "event=wal-presized bytes=%lld", (long long)off);
+	if (e == 0 && off > st.st_size) {
+		if (fdatasync(fd) == 0)
+			log_info("store", "event=wal-presized bytes=%lld", (long long)off);
+		else
+			e = errno;
+	}
 	if (e != 0) {
 		/* Only an optimisation: the WAL grows as it would have. */
 		log_warn("store", "event=wal-presize-failed errno=%d", e);
