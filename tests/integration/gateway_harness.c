@@ -128,8 +128,7 @@ harness_init(struct harness *h, int argc, char **argv)
 		DIE("cannot write %s", path);
 	fprintf(f, "listen 127.0.0.1:%d\nmetrics_listen 127.0.0.1:%d\nidentity_dir fed/agencies/%s\n"
 	    "data_dir data\nhandshake_timeout_ms 2000\nidle_timeout_s 60\nlog_level info\n"
-	    /* The gateway's 256M at every start would make the tests write gigabytes. */
-	    "wal_presize_bytes 4M\n",
+	    HARNESS_WAL_PRESIZE "\n",
 	    h->port, h->metrics_port, GW);
 	fclose(f);
 	load_agency(h, &h->tla, TLA);

@@ -36,6 +36,12 @@ long mono_ms(void);
  */
 #define SETTLE_POLLS 1000
 
+/*
+ * The WAL's size at start in the tests' gateways: the gateway's own 260M at every start
+ * would make the tests write gigabytes.
+ */
+#define HARNESS_WAL_PRESIZE "wal_presize_bytes 4M"
+
 /* argv: puente-keys, puente-gateway, work folder. Makes the federation, writes the config. */
 void harness_init(struct harness *h, int argc, char **argv);
 /* Set a line ("key value") of the gateway's configuration, replacing one of the same key. */

@@ -610,7 +610,7 @@ r_slow_reader_memory_bounded(void **state)
 
 #define FULL_FS_MIB 16
 /* The WAL's room given at start (wal_presize_bytes, a quarter of the free space at most)
- * takes some hundred small messages of them. */
+ * takes some tens of small messages before the first refusal (about 70 measured). */
 #define FULL_SMALL_TRIES 1024
 
 /* Fill the file system of the data directory: the filler is unlinked to free the space. */
@@ -662,7 +662,7 @@ r_full_disk(void **state)
 	/* Asked for more than the file system holds, the WAL gets a quarter of the free space. */
 	harness_conf(&H, "wal_presize_bytes 1G");
 	harness_start(&H);
-	harness_conf(&H, "wal_presize_bytes 4M");	/* the harness's, for the starts after */
+	harness_conf(&H, HARNESS_WAL_PRESIZE);	/* for the starts after */
 	assert_non_null(small);
 	data_path(wal, sizeof(wal), "puente.db-wal");
 	assert_int_equal(stat(wal, &st), 0);
