@@ -223,7 +223,8 @@ tc_recv(struct tc *c, uint8_t *type, uint8_t **body, size_t *len, int timeout_ms
 				return PU_OK;
 			}
 		}
-		if (SSL_pending(c->ssl) == 0) {
+		/* SSL_has_pending: with read-ahead, whole records may wait unread in OpenSSL. */
+		if (!SSL_has_pending(c->ssl)) {
 			struct pollfd p = { .fd = c->fd, .events = POLLIN };
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
@@ -250,7 +251,7 @@ tc_wait_readable(struct tc *c, double seconds)
 
 	/* A whole frame buffered, or decrypted bytes waiting: a part of a frame needs more. */
 	if ((c->in_len >= 4 && c->in_len >= 4 + (size_t)get_u32be(c->in)) ||
-	    SSL_pending(c->ssl) > 0)
+	    SSL_has_pending(c->ssl))
 		return 1;
 	if (seconds < 0)
 		seconds = 0;
@@ -362,20 +363,43 @@ tc_seal(const struct tc_agency *a, struct fx_msg *m, const char *const *to, size
 	return rc;
 }
 
+static int
+encode_chunk(struct buf *b, const struct fx_msg *m, uint32_t i)
+{
+	Puente__Chunk ch = PUENTE__CHUNK__INIT;
+
+	ch.msg_id.data = (uint8_t *)m->sealed.msg_id;
+	ch.msg_id.len = 16;
+	ch.index = i;
+	ch.data.data = m->chunk[i];
+	ch.data.len = m->chunk_len[i];
+	return frame_encode_msg(b, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, &ch.base);
+}
+
+int
+tc_encode_message(struct buf *b, const struct fx_msg *m)
+{
+	int rc = frame_encode(b, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT, m->sealed.header,
+	    m->sealed.header_len);
+
+	for (uint32_t i = 0; rc == PU_OK && i < m->n_chunks; i++)
+		rc = encode_chunk(b, m, i);
+	return rc;
+}
+
 int
 tc_send_message(struct tc *c, const struct fx_msg *m)
 {
 	int rc;
 
+	/* Frame by frame: an attachment of any size is never held whole. */
 	rc = tc_send_body(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT, m->sealed.header, m->sealed.header_len);
 	for (uint32_t i = 0; rc == PU_OK && i < m->n_chunks; i++) {
-		Puente__Chunk ch = PUENTE__CHUNK__INIT;
-		ch.msg_id.data = (uint8_t *)m->sealed.msg_id;
-		ch.msg_id.len = 16;
-		ch.index = i;
-		ch.data.data = m->chunk[i];
-		ch.data.len = m->chunk_len[i];
-		rc = tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK, &ch.base);
+		struct buf b;
+		buf_init(&b, PU_FRAME_MAX);
+		if ((rc = encode_chunk(&b, m, i)) == PU_OK)
+			rc = tc_send_raw(c, b.data, b.len);
+		buf_free(&b);
 	}
 	return rc;
 }

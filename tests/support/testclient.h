@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "buf.h"
 #include "directory.h"
 #include "envelope.h"
 #include "fixture.h"
@@ -91,6 +92,8 @@ int tc_seal(const struct tc_agency *a, struct fx_msg *m, const char *const *to, 
     int type, uint64_t att_size, const struct seal_params *params);
 /* SUBMIT and every chunk, without waiting for the answer (pipelining). */
 int tc_send_message(struct tc *c, const struct fx_msg *m);
+/* The same frames appended to b, for a sender that writes many messages at once. */
+int tc_encode_message(struct buf *b, const struct fx_msg *m);
 /* SUBMIT and every chunk, then wait for GATEWAY_RECEIPT (raw Signed bytes in *receipt). */
 int tc_submit(struct tc *c, const struct fx_msg *m, uint8_t **receipt, size_t *receipt_len,
     char *err_name, size_t n);
