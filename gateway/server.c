@@ -501,6 +501,9 @@ server_init(struct server *srv, uv_loop_t *loop, const struct gateway_config *cf
 		server_free(srv);
 		return rc;
 	}
+	if (verifier_start(&srv->verifier, loop, session_signature_checked) != PU_OK)
+		log_warn("gateway", "event=verifier-unavailable reason=\"signatures are checked "
+		    "on the loop thread\"");
 	uv_signal_init(loop, &srv->sig_term);
 	uv_signal_init(loop, &srv->sig_int);
 	uv_signal_init(loop, &srv->sig_hup);
@@ -583,11 +586,13 @@ server_drain(struct server *srv)
 	store_close(srv->store);
 	srv->store = NULL;
 	server_each_session(srv, drain_one);
+	verifier_stop(&srv->verifier);
 }
 
 void
 server_free(struct server *srv)
 {
+	verifier_free(&srv->verifier);
 	directory_free(&srv->dir);
 	idfilter_free(&srv->ids);
 	SSL_CTX_free(srv->tls);

@@ -16,6 +16,7 @@
 #include "idfilter.h"
 #include "keyfile.h"
 #include "store.h"
+#include "verifier.h"
 
 #define SESSION_BUCKETS 4096
 
@@ -37,6 +38,7 @@ struct server {
 	struct directory dir;			/* the directory in force */
 	SSL_CTX *tls;
 	struct store *store;
+	struct verifier verifier;		/* header signatures read ahead */
 	struct idfilter ids;			/* msg_ids that may be stored already */
 	struct secret_key receipt_key;
 	struct secret_key checkpoint_key;	/* signs the audit log's checkpoints */

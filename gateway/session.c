@@ -52,6 +52,13 @@ static int reply_check(const struct header *h, const struct store_req *r, const 
  * memory stays bounded.
  */
 #define SPOOL_WINDOW 3
+/*
+ * Frames read ahead of their turn: enough for the verifier to check a few signatures
+ * while the loop handles the frames before them, few enough that a session holds little.
+ * Before the session is ready only one frame is read, as the frame limit changes at HELLO.
+ */
+#define AHEAD_FRAMES 16
+#define AHEAD_BYTES (64u * 1024)
 
 static void
 session_post(struct session *s, struct store_req *r)
@@ -61,7 +68,7 @@ session_post(struct session *s, struct store_req *r)
 }
 
 static int
-backlogged(struct session *s)
+backlogged(const struct session *s)
 {
 	/*
 	 * Submissions on their way to disk have their own bound (max_inflight_per_agency).
@@ -70,7 +77,7 @@ backlogged(struct session *s)
 	 */
 	return s->pending - s->inflight >= SESSION_MAX_PENDING || s->spooling >= SPOOL_WINDOW ||
 	    (s->sub.active && s->sub.spooling > 0 && s->sub.next == s->sub.count) ||
-	    uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER;
+	    uv_stream_get_write_queue_size((const uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER;
 }
 
 static uint64_t
@@ -88,12 +95,26 @@ wall_now(void)
 /* ---- life cycle -------------------------------------------------------------------- */
 
 static void
+ahead_free(struct session *s, struct ahead_frame *f)
+{
+	verifier_release(&s->srv->verifier, f->job);
+	header_free(&f->h);
+	buf_free(&f->body);
+	free(f);
+}
+
+static void
 on_handle_closed(uv_handle_t *h)
 {
 	struct session *s = h->data;
+	struct ahead_frame *f;
 
 	if (--s->open_handles > 0)
 		return;
+	while ((f = s->ahead) != NULL) {
+		s->ahead = f->next;
+		ahead_free(s, f);
+	}
 	tls_conn_free(&s->tls);
 	frame_reader_free(&s->fr);
 	header_free(&s->sub.h);
@@ -403,11 +424,28 @@ submission_refuse(struct session *s, int rc, const char *why)
 	}
 }
 
-static void
-on_submit_frame(struct session *s, const uint8_t *body, size_t len)
+/*
+ * The header's signature: checked ahead by the verifier when the frame was read, if the
+ * directory still gives the key it was checked with; else here.
+ */
+static int
+submission_signature(struct session *s, const struct ahead_frame *f)
 {
+	const uint8_t *pk;
+
+	if (f->job != NULL && header_signer_key(&s->sub.h, &s->srv->dir, &pk) == PU_OK &&
+	    sodium_memcmp(pk, f->job->pk, sizeof(f->job->pk)) == 0)
+		return f->job->rc;
+	return header_verify_signature(&s->sub.h, &s->srv->dir);
+}
+
+static void
+on_submit_frame(struct session *s, struct ahead_frame *f)
+{
+	const uint8_t *body = f->body.data;
+	size_t len = f->body.len;
 	struct store_req *r;
-	int rc;
+	int rc = PU_OK;
 
 	if (s->sub.active) {
 		session_fail(s, PU_ERR_FRAME_UNEXPECTED, "SUBMIT before the previous message's chunks");
@@ -415,7 +453,14 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 	}
 	submission_reset(s);
 	s->sub.upload = ++s->uploads;
-	if ((rc = header_decode(&s->sub.h, body, len)) != PU_OK) {
+	if (f->job != NULL) {
+		/* Decoded when it was read ahead. */
+		s->sub.h = f->h;
+		memset(&f->h, 0, sizeof(f->h));
+	} else {
+		rc = header_decode(&s->sub.h, body, len);
+	}
+	if (rc != PU_OK) {
 		/* Without a header there is no msg_id to name: drop chunks until the next SUBMIT. */
 		s->srv->st.messages_rejected++;
 		session_audit(s, PUENTE__AUDIT_EVENT__AUDIT_EVENT_REJECT, NULL, NULL, rc);
@@ -430,7 +475,7 @@ on_submit_frame(struct session *s, const uint8_t *body, size_t len)
 		submission_refuse(s, PU_ERR_NOT_SENDER, NULL);
 		return;
 	}
-	if ((rc = header_verify_signature(&s->sub.h, &s->srv->dir)) != PU_OK) {
+	if ((rc = submission_signature(s, f)) != PU_OK) {
 		submission_refuse(s, rc, NULL);
 		return;
 	}
@@ -929,7 +974,7 @@ delivery_next(struct session *s)
 
 	if (!s->dlv.active || s->dlv.reading || s->state == S_CLOSING)
 		return;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER)
+	if (uv_stream_get_write_queue_size((const uv_stream_t *)&s->tcp) > WRITE_HIGH_WATER)
 		return;	/* on_written calls again once the socket drains */
 	if (s->dlv.next == s->dlv.count) {
 		s->dlv.active = 0;	/* every chunk is on its way; the fetch was recorded first */
@@ -1500,8 +1545,11 @@ on_notices_done(struct session *s, struct store_req *r)
 }
 
 static void
-dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
+dispatch(struct session *s, struct ahead_frame *f)
 {
+	uint8_t type = f->type;
+	const uint8_t *body = f->body.data;
+	size_t len = f->body.len;
 	ProtobufCMessage *m = NULL;
 	int rc;
 
@@ -1516,7 +1564,7 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 	s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	switch (type) {
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT:
-		on_submit_frame(s, body, len);
+		on_submit_frame(s, f);
 		return;
 	case PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK:
 		on_chunk_frame(s, body, len);
@@ -1559,20 +1607,59 @@ dispatch(struct session *s, uint8_t type, const uint8_t *body, size_t len)
 
 /* ---- reading ----------------------------------------------------------------------- */
 
-/* Turn decrypted bytes into frames until the session must wait for the store. */
+/* A SUBMIT read ahead: decoded now, its signature given to the verifier. */
 static void
-session_process(struct session *s)
+ahead_check_signature(struct session *s, struct ahead_frame *f)
 {
-	while (!s->paused && !backlogged(s) && s->state != S_CLOSING && !s->closing_after_flush) {
+	const uint8_t *pk;
+	struct sig_job *j = NULL;
+
+	/*
+	 * Only what would reach the check: anything refused before it (a header that does
+	 * not decode, another sender, an unknown key) is decoded again when its turn comes
+	 * and answered as it always is.
+	 */
+	if (header_decode(&f->h, f->body.data, f->body.len) != PU_OK ||
+	    strcmp(f->h.core->sender, s->agency) != 0 ||
+	    f->h.signed_hdr->signature.len != PU_SIG_LEN ||
+	    header_signer_key(&f->h, &s->srv->dir, &pk) != PU_OK ||
+	    (j = calloc(1, sizeof(*j))) == NULL ||
+	    header_signed_bytes(&f->h, &j->msg, &j->msg_len) != PU_OK) {
+		free(j);
+		header_free(&f->h);
+		return;
+	}
+	memcpy(j->pk, pk, sizeof(j->pk));
+	memcpy(j->sig, f->h.signed_hdr->signature.data, sizeof(j->sig));
+	j->owner = s;
+	f->job = j;
+	verifier_post(&s->srv->verifier, j);
+}
+
+static int session_can_read(const struct session *s);
+
+static int
+ahead_has_room(const struct session *s)
+{
+	/* Before it is ready, a frame at a time: HELLO changes what the next may be. */
+	if (s->state != S_READY)
+		return s->ahead == NULL && session_can_read(s);
+	return s->ahead == NULL ||
+	    (s->n_ahead < AHEAD_FRAMES && s->ahead_bytes < AHEAD_BYTES);
+}
+
+/* Decrypt and frame what has arrived, while there is room ahead; the end is kept for later. */
+static void
+read_ahead(struct session *s)
+{
+	while (s->input_end == INPUT_OPEN && ahead_has_room(s)) {
 		if (s->in_pos == s->in_len) {
 			long n = tls_conn_read(&s->tls, s->in, READ_CHUNK_BYTES);
 			if (n == 0)
-				break;
+				return;
 			if (n < 0) {
-				if (s->tls.closed == TLS_CONN_PEER_CLOSED)
-					session_disconnected(s);
-				else
-					session_fail(s, PU_ERR_IO, tls_conn_error(&s->tls));
+				s->input_end = s->tls.closed == TLS_CONN_PEER_CLOSED ?
+				    INPUT_PEER_CLOSED : INPUT_TLS_ERROR;
 				return;
 			}
 			s->in_len = (size_t)n;
@@ -1584,17 +1671,99 @@ session_process(struct session *s)
 		if (rc == PU_ERR_AGAIN)
 			continue;
 		if (rc != PU_OK) {
-			session_fail(s, rc, NULL);
+			s->input_end = INPUT_FRAME_ERROR;
+			s->input_rc = rc;
 			return;
 		}
-		dispatch(s, s->fr.type, s->fr.body.data, s->fr.body.len);
+		struct ahead_frame *f = calloc(1, sizeof(*f));
+		if (f == NULL) {
+			s->input_end = INPUT_FRAME_ERROR;
+			s->input_rc = PU_ERR_NOMEM;
+			return;
+		}
+		/* The body changes hands; the reader allocates the next one. */
+		f->type = s->fr.type;
+		f->body = s->fr.body;
+		buf_init(&s->fr.body, PU_FRAME_MAX);
 		frame_reader_next(&s->fr);
+		*s->ahead_tail = f;
+		s->ahead_tail = &f->next;
+		s->n_ahead++;
+		s->ahead_bytes += f->body.len;
+		/*
+		 * A SUBMIT with nothing before it is handled now, on the loop: the verifier
+		 * would only be woken for nothing. Those behind it are the verifier's to take.
+		 */
+		if (f->type == PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT && s->state == S_READY &&
+		    s->srv->verifier.running && !(s->ahead == f && session_can_read(s)))
+			ahead_check_signature(s, f);
 	}
+}
+
+/* All frames before the end of the input are handled: now the end. */
+static void
+input_ended(struct session *s)
+{
+	if (s->input_end == INPUT_PEER_CLOSED)
+		session_disconnected(s);
+	else if (s->input_end == INPUT_TLS_ERROR)
+		session_fail(s, PU_ERR_IO, tls_conn_error(&s->tls));
+	else
+		session_fail(s, s->input_rc, NULL);
+}
+
+static int
+session_can_read(const struct session *s)
+{
+	return !s->paused && !backlogged(s) && s->state != S_CLOSING && !s->closing_after_flush;
+}
+
+/* Handle frames in order until the session must wait for the store or for a signature. */
+static void
+session_process(struct session *s)
+{
+	while (session_can_read(s)) {
+		read_ahead(s);
+		struct ahead_frame *f = s->ahead;
+		if (f == NULL) {
+			if (s->input_end != INPUT_OPEN) {
+				input_ended(s);
+				return;
+			}
+			break;
+		}
+		/* Its signature is being checked: session_signature_checked comes back here. */
+		if (f->job != NULL && !verifier_claim(&s->srv->verifier, f->job))
+			break;
+		s->ahead = f->next;
+		if (s->ahead == NULL)
+			s->ahead_tail = &s->ahead;
+		s->n_ahead--;
+		s->ahead_bytes -= f->body.len;
+		dispatch(s, f);
+		ahead_free(s, f);
+	}
+	/* Waiting or not, the verifier gets the signatures of what has arrived meanwhile. */
+	if (s->state != S_CLOSING && !s->closing_after_flush)
+		read_ahead(s);
 	session_output(s);
 	/* While the store has our last frame, the kernel's buffers hold the peer back. */
-	if ((s->paused || backlogged(s)) && !s->read_stopped && s->state != S_CLOSING) {
+	if ((!session_can_read(s) || !ahead_has_room(s)) && !s->read_stopped &&
+	    s->state != S_CLOSING) {
 		uv_read_stop((uv_stream_t *)&s->tcp);
 		s->read_stopped = 1;
+	}
+}
+
+void
+session_signature_checked(struct sig_job *j)
+{
+	struct session *s = j->owner;
+
+	if (s->ahead != NULL && s->ahead->job == j) {
+		server_cork(s->srv);
+		session_resume(s);
+		server_uncork(s->srv);
 	}
 }
 
@@ -1675,8 +1844,7 @@ session_resume(struct session *s)
 	if (s->state == S_CLOSING)
 		return;
 	session_process(s);
-	if (!s->paused && !backlogged(s) && s->read_stopped && s->state != S_CLOSING &&
-	    !s->closing_after_flush) {
+	if (session_can_read(s) && ahead_has_room(s) && s->read_stopped) {
 		uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
 		s->read_stopped = 0;
 	}
@@ -1727,6 +1895,7 @@ session_accept(struct server *srv)
 	}
 	s->srv = srv;
 	s->id = ++srv->next_session_id;
+	s->ahead_tail = &s->ahead;
 	uv_tcp_init(srv->loop, &s->tcp);
 	uv_timer_init(srv->loop, &s->timer);
 	s->tcp.data = s->timer.data = s;

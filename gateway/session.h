@@ -16,6 +16,7 @@
 #include "header.h"
 #include "store.h"
 #include "tls.h"
+#include "verifier.h"
 
 struct server;
 
@@ -43,6 +44,21 @@ struct submission {
 	unsigned spooling;		/* its chunks with the spool */
 };
 
+/*
+ * A frame read before its turn, so that a SUBMIT's signature is checked off the loop while
+ * the frames before it are handled. Frames are still handled one by one, in order.
+ */
+struct ahead_frame {
+	struct ahead_frame *next;
+	uint8_t type;
+	struct buf body;
+	struct header h;		/* a SUBMIT with a job: its header, decoded once */
+	struct sig_job *job;		/* a SUBMIT's signature, with the verifier */
+};
+
+/* Why a session's input ended, once the frames read before the end are handled. */
+enum input_end { INPUT_OPEN, INPUT_PEER_CLOSED, INPUT_TLS_ERROR, INPUT_FRAME_ERROR };
+
 /* The message being delivered on this session. */
 struct delivery {
 	int active;
@@ -67,6 +83,11 @@ struct session {
 	struct frame_reader fr;
 	uint8_t *in;			/* decrypted bytes not yet given to the frame reader */
 	size_t in_len, in_pos;
+	struct ahead_frame *ahead, **ahead_tail;	/* read, not yet handled */
+	unsigned n_ahead;
+	size_t ahead_bytes;
+	enum input_end input_end;
+	int input_rc;			/* INPUT_FRAME_ERROR: the frame reader's error */
 	int paused;			/* waiting for the store before reading on */
 	uint64_t hello_serial;		/* HELLO: the client's directory serial */
 	uint64_t hello_size;		/* HELLO: the size of the checkpoint the client holds */
@@ -94,5 +115,7 @@ void session_tick(struct session *s, uint64_t now_ms);
 void session_recheck(struct session *s);
 /* Push: tell a connected recipient that a message waits for it (an unsolicited INBOX). */
 void session_push_inbox(struct session *s, void *entry);
+/* The verifier is back with a signature read ahead (verifier.h's done). */
+void session_signature_checked(struct sig_job *j);
 
 #endif

@@ -134,14 +134,10 @@ header_free(struct header *h)
 }
 
 int
-header_verify_signature(const struct header *h, const struct directory *d)
+header_signer_key(const struct header *h, const struct directory *d, const uint8_t **pk)
 {
 	const Puente__Agency *a = directory_find_agency(d, h->core->sender);
 	const Puente__Key *k;
-	struct field f[2] = {
-		{ h->signed_hdr->core.data, h->signed_hdr->core.len },
-		{ h->signed_hdr->manifest.data, h->signed_hdr->manifest.len },
-	};
 
 	if (a == NULL)
 		return PU_ERR_UNKNOWN_SENDER;
@@ -149,8 +145,39 @@ header_verify_signature(const struct header *h, const struct directory *d)
 	    PUENTE__KEY_PURPOSE__KEY_PURPOSE_SIGNING);
 	if (k == NULL)
 		return PU_ERR_UNKNOWN_KEY;
-	return sig_verify(h->signed_hdr->signature.data, h->signed_hdr->signature.len,
-	    k->public_key.data, PU_CTX_HEADER, f, 2);
+	*pk = k->public_key.data;
+	return PU_OK;
+}
+
+/* What the signature covers: core and manifest, as received. */
+static void
+header_signed_fields(const struct header *h, struct field f[2])
+{
+	f[0] = (struct field){ h->signed_hdr->core.data, h->signed_hdr->core.len };
+	f[1] = (struct field){ h->signed_hdr->manifest.data, h->signed_hdr->manifest.len };
+}
+
+int
+header_signed_bytes(const struct header *h, uint8_t **m, size_t *len)
+{
+	struct field f[2];
+
+	header_signed_fields(h, f);
+	return sig_input(PU_CTX_HEADER, f, 2, m, len);
+}
+
+int
+header_verify_signature(const struct header *h, const struct directory *d)
+{
+	const uint8_t *pk;
+	struct field f[2];
+	int rc;
+
+	if ((rc = header_signer_key(h, d, &pk)) != PU_OK)
+		return rc;
+	header_signed_fields(h, f);
+	return sig_verify(h->signed_hdr->signature.data, h->signed_hdr->signature.len, pk,
+	    PU_CTX_HEADER, f, 2);
 }
 
 int

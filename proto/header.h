@@ -48,6 +48,10 @@ struct header {
 int header_decode(struct header *h, const uint8_t *data, size_t len);
 void header_free(struct header *h);
 int header_verify_signature(const struct header *h, const struct directory *d);
+/* Its two halves, for a check made elsewhere: the sender's key in d (PU_ERR_UNKNOWN_SENDER,
+ * PU_ERR_UNKNOWN_KEY), and the bytes the signature covers (the caller frees *m). */
+int header_signer_key(const struct header *h, const struct directory *d, const uint8_t **pk);
+int header_signed_bytes(const struct header *h, uint8_t **m, size_t *len);
 int header_check_keys(const struct header *h, const struct directory *d, int64_t now);
 int header_check_time(const struct header *h, int64_t now);
 /* Expected ciphertext length of chunk index. */
