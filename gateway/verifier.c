@@ -70,9 +70,15 @@ verifier_main(void *arg)
 		pthread_mutex_lock(&v->lock);
 		j->rc = rc;
 		j->state = JOB_DONE;
-		list_append(&v->done_head, &v->done_tail, j);
-		/* Coalesced: one wake-up of the loop for all that finish before it runs. */
-		uv_async_send(&v->async);
+		if (j->orphaned) {
+			pthread_mutex_unlock(&v->lock);
+			job_free(j);
+			pthread_mutex_lock(&v->lock);
+		} else if (j->awaited) {
+			/* The loop waits for this one; the others it finds done when it gets there. */
+			list_append(&v->done_head, &v->done_tail, j);
+			uv_async_send(&v->async);
+		}
 	}
 	pthread_mutex_unlock(&v->lock);
 	return NULL;
@@ -97,10 +103,7 @@ on_async(uv_async_t *a)
 		pthread_mutex_unlock(&v->lock);
 		if (j == NULL)
 			return;
-		if (j->orphaned)
-			job_free(j);
-		else
-			v->done(j);
+		v->done(j);
 	}
 }
 
@@ -148,8 +151,6 @@ verifier_stop(struct verifier *v)
 	while ((j = v->done_head) != NULL) {
 		list_unlink(&v->done_head, &v->done_tail, j);
 		j->state = JOB_RETURNED;
-		if (j->orphaned)
-			job_free(j);
 	}
 }
 
@@ -189,11 +190,13 @@ verifier_claim(struct verifier *v, struct sig_job *j)
 		j->rc = job_check(j);
 		return 1;
 	case JOB_DONE:
-		list_unlink(&v->done_head, &v->done_tail, j);
+		if (j->awaited)
+			list_unlink(&v->done_head, &v->done_tail, j);
 		j->state = JOB_RETURNED;
 		pthread_mutex_unlock(&v->lock);
 		return 1;
 	case JOB_RUNNING:
+		j->awaited = 1;	/* the thread wakes the loop when it is done */
 		pthread_mutex_unlock(&v->lock);
 		return 0;
 	case JOB_RETURNED:
@@ -214,10 +217,11 @@ verifier_release(struct verifier *v, struct sig_job *j)
 		list_unlink(&v->queued_head, &v->queued_tail, j);
 		break;
 	case JOB_DONE:
-		list_unlink(&v->done_head, &v->done_tail, j);
+		if (j->awaited)
+			list_unlink(&v->done_head, &v->done_tail, j);
 		break;
 	case JOB_RUNNING:
-		/* The thread has it: on_async frees it when it comes back. */
+		/* The thread has it, and frees it when it is done. */
 		j->orphaned = 1;
 		pthread_mutex_unlock(&v->lock);
 		return;

@@ -3,8 +3,9 @@
  *
  * The loop posts a job for each header signature it reads ahead of its turn; the thread
  * takes the newest job first, the loop the one it needs next (verifier_claim), so the two
- * meet in the middle of a session's backlog and a signature is never checked twice. A
- * job's result reaches the loop through a uv_async, which calls done(job) there.
+ * meet in the middle of a session's backlog and a signature is never checked twice. The
+ * loop is woken (uv_async, then done(job) on the loop) only for a job it found running
+ * when it needed it; any other it finds done when it gets there.
  *
  * Ownership: the loop allocates a job and posts it; it is the verifier's until done()
  * or a successful verifier_claim hands it back. An owner that goes away releases its jobs
@@ -28,7 +29,9 @@ struct sig_job {
 	uint8_t *msg;			/* the signed bytes; freed with the job */
 	size_t msg_len;
 	void *owner;
-	int orphaned;			/* the owner is gone while the thread checks it */
+	/* Under the verifier's lock. */
+	int orphaned;			/* the owner left while the thread checked it */
+	int awaited;			/* the loop waits: done() when it is back */
 	/* The verifier's. */
 	int rc;				/* PU_OK or PU_ERR_SIGNATURE, once JOB_RETURNED */
 	enum job_state state;		/* under the verifier's lock until JOB_RETURNED */
