@@ -894,6 +894,100 @@ g1_flipped_bit_in_manifest(void **state)
 	assert_still_serving();
 }
 
+/*
+ * Messages written in one go are read ahead, and their signatures checked off the loop
+ * while the loop handles the ones before them: forgeries among them are still refused,
+ * each by its msg_id, and the others stored.
+ */
+#define PIPELINED 12
+static void
+g1_forgeries_among_pipelined_messages(void **state)
+{
+	struct fx_msg m[PIPELINED];
+	int forged[PIPELINED] = { [3] = 3, [4] = 2, [10] = 3 };	/* signature, manifest */
+	int receipts = 0, errors = 0;
+	struct buf out;
+	struct tc c;
+
+	(void)state;
+	buf_init(&out, SIZE_MAX);
+	for (int i = 0; i < PIPELINED; i++) {
+		seal_small(&H.tla, &m[i]);
+		if (forged[i])
+			flip_signed_header_bit(&m[i], forged[i]);
+		assert_rc(tc_encode_message(&out, &m[i]), PU_OK);
+	}
+	connect_as(&c, &H.tla);
+	assert_rc(tc_send_raw(&c, out.data, out.len), PU_OK);
+	while (receipts + errors < PIPELINED) {
+		uint8_t type, *body;
+		size_t len;
+		ProtobufCMessage *e;
+		assert_rc(tc_recv(&c, &type, &body, &len, 10000), PU_OK);
+		if (type == F_ERROR) {
+			assert_rc(frame_decode_body(F_ERROR, body, len, &e), PU_OK);
+			Puente__Error *err = (Puente__Error *)e;
+			assert_string_equal(err->code, "PU_ERR_SIGNATURE");
+			assert_int_equal(err->msg_id.len, 16);
+			int i = 0;
+			while (i < PIPELINED && memcmp(m[i].sealed.msg_id, err->msg_id.data, 16) != 0)
+				i++;
+			assert_true(i < PIPELINED && forged[i]);
+			pb_free(e);
+			errors++;
+		} else {
+			assert_int_equal(type, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT);
+			receipts++;
+		}
+		free(body);
+	}
+	assert_int_equal(errors, 3);
+	tc_close(&c);
+	sqlite3 *db = db_open_ro();
+	for (int i = 0; i < PIPELINED; i++)
+		if (!forged[i])
+			assert_int_equal(db_count_message(db, m[i].sealed.msg_id), 1);
+	sqlite3_close(db);
+	for (int i = 0; i < PIPELINED; i++) {
+		if (forged[i])
+			assert_nothing_stored(m[i].sealed.msg_id);
+		fx_msg_free(&m[i]);
+	}
+	buf_free(&out);
+	assert_still_serving();
+}
+
+/* A session that goes while its signatures are with the verifier: nothing is left behind. */
+static void
+g7_session_gone_with_signatures_pending(void **state)
+{
+	struct fx_msg m[PIPELINED];
+	struct buf out;
+	struct tc c;
+
+	(void)state;
+	buf_init(&out, SIZE_MAX);
+	for (int i = 0; i < PIPELINED; i++) {
+		seal_small(&H.tla, &m[i]);
+		assert_rc(tc_encode_message(&out, &m[i]), PU_OK);
+	}
+	for (int round = 0; round < 20; round++) {
+		connect_as(&c, &H.tla);
+		/* Reset, not closed: the gateway learns of it with the frames still ahead. */
+		struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+		assert_rc(tc_send_raw(&c, out.data, out.len), PU_OK);
+		SSL_set_quiet_shutdown(c.ssl, 1);	/* nothing more is written to the socket */
+		close(c.fd);
+		c.fd = -1;
+		tc_close(&c);
+	}
+	for (int i = 0; i < PIPELINED; i++)
+		fx_msg_free(&m[i]);
+	buf_free(&out);
+	assert_still_serving();
+}
+
 /* TAB's session submits a valid header whose sender is TLA. */
 static void submit_undecodable(const struct tc_agency *as, const uint8_t *hdr, size_t len,
     const struct fx_msg *chunks_of, const char *code);
@@ -2449,6 +2543,7 @@ main(int argc, char **argv)
 		T(g1_header_names_another_agencys_key),
 		T(g1_flipped_bit_in_signature),
 		T(g1_flipped_bit_in_manifest),
+		T(g1_forgeries_among_pipelined_messages),
 		T(g1_signature_over_noncanonical_core),
 		T(g1_sender_is_not_the_tls_identity),
 		T(g2_recipient_not_in_directory),
@@ -2488,6 +2583,7 @@ main(int argc, char **argv)
 		T(g7_sessions_per_agency_bounded),
 		T(g7_peer_that_never_reads),
 		T(g7_pipelining_peer_that_never_reads),
+		T(g7_session_gone_with_signatures_pending),
 		/* group 8 */
 		T(g8_auditor_sends_a_case_message),
 		T(g8_state_sends_a_federal_decision),
