@@ -900,6 +900,21 @@ g1_flipped_bit_in_manifest(void **state)
  * each by its msg_id, and the others stored.
  */
 #define PIPELINED 12
+
+/* PIPELINED small messages from TLA, forged[i] the header field flipped in the i-th (if any),
+ * their frames in one buffer to be written at once. */
+static void
+seal_pipelined(struct fx_msg m[PIPELINED], const int *forged, struct buf *out)
+{
+	buf_init(out, SIZE_MAX);
+	for (int i = 0; i < PIPELINED; i++) {
+		seal_small(&H.tla, &m[i]);
+		if (forged != NULL && forged[i])
+			flip_signed_header_bit(&m[i], forged[i]);
+		assert_rc(tc_encode_message(out, &m[i]), PU_OK);
+	}
+}
+
 static void
 g1_forgeries_among_pipelined_messages(void **state)
 {
@@ -910,13 +925,7 @@ g1_forgeries_among_pipelined_messages(void **state)
 	struct tc c;
 
 	(void)state;
-	buf_init(&out, SIZE_MAX);
-	for (int i = 0; i < PIPELINED; i++) {
-		seal_small(&H.tla, &m[i]);
-		if (forged[i])
-			flip_signed_header_bit(&m[i], forged[i]);
-		assert_rc(tc_encode_message(&out, &m[i]), PU_OK);
-	}
+	seal_pipelined(m, forged, &out);
 	connect_as(&c, &H.tla);
 	assert_rc(tc_send_raw(&c, out.data, out.len), PU_OK);
 	while (receipts + errors < PIPELINED) {
@@ -966,11 +975,7 @@ g7_session_gone_with_signatures_pending(void **state)
 	struct tc c;
 
 	(void)state;
-	buf_init(&out, SIZE_MAX);
-	for (int i = 0; i < PIPELINED; i++) {
-		seal_small(&H.tla, &m[i]);
-		assert_rc(tc_encode_message(&out, &m[i]), PU_OK);
-	}
+	seal_pipelined(m, NULL, &out);
 	for (int round = 0; round < 20; round++) {
 		connect_as(&c, &H.tla);
 		/* Reset, not closed: the gateway learns of it with the frames still ahead. */
