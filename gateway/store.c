@@ -103,12 +103,16 @@ static const char *const schema =
 	"  state INTEGER NOT NULL,"	/* 0 queued, 1 every recipient answered, 2 expired */
 	"  purged INTEGER NOT NULL DEFAULT 0,"
 	"  header BLOB NOT NULL, body BLOB);"	/* body: the one chunk of a small message */
+	/*
+	 * seq is the message's: a recipient's inbox is read in arrival order straight from
+	 * deliveries_inbox, LIMIT rows at a time, however long its backlog (no sort of it).
+	 */
 	"CREATE TABLE IF NOT EXISTS deliveries ("
 	"  msg_id BLOB NOT NULL REFERENCES messages(msg_id),"
 	"  recipient TEXT NOT NULL, state INTEGER NOT NULL, outcome INTEGER NOT NULL DEFAULT 0,"
-	"  receipt BLOB, updated_at INTEGER NOT NULL,"
+	"  receipt BLOB, updated_at INTEGER NOT NULL, seq INTEGER NOT NULL,"
 	"  PRIMARY KEY (msg_id, recipient)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS deliveries_by_recipient ON deliveries(recipient, state);"
+	"CREATE INDEX IF NOT EXISTS deliveries_inbox ON deliveries(recipient, seq) WHERE state < 2;"
 	/* Queued ciphertext per sender, kept current so the quota check reads one row. */
 	"CREATE TABLE IF NOT EXISTS quota (sender TEXT PRIMARY KEY, queued INTEGER NOT NULL) "
 	"WITHOUT ROWID;"
@@ -269,12 +273,15 @@ synchronous_full(struct db *db)
 }
 
 /*
- * The layout's version, kept in the database's user_version. Layout 1 (user_version 1, or
- * 0 from before versions were recorded) kept each message's gateway receipt in its row and
- * had an index by sender: it is upgraded in place. Any other is refused whole
- * (PU_ERR_STORE_SCHEMA), never half-used.
+ * The layout's version, kept in the database's user_version. Older layouts are upgraded in
+ * place, one step after the other:
+ * - layout 1 (user_version 1, or 0 from before versions were recorded) kept each message's
+ *   gateway receipt in its row and had an index by sender;
+ * - layout 2 listed an inbox through an index by (recipient, state), and so sorted the
+ *   recipient's whole backlog for every listing.
+ * Any other is refused whole (PU_ERR_STORE_SCHEMA), never half-used.
  */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* The database's user_version and how many objects it holds: PU_OK or PU_ERR_STORE. */
 static int
@@ -300,23 +307,54 @@ layout_read(struct db *db, int *version, int *objects)
 static int
 layout_known(int version)
 {
-	return version == STORE_SCHEMA_VERSION || version == 1 || version == 0;
+	return version == STORE_SCHEMA_VERSION || version == 2 || version == 1 || version == 0;
+}
+
+/* How many columns named `column` table has (0 or 1). */
+static int
+column_count(struct db *db, const char *table, const char *column)
+{
+	sqlite3_stmt *st = db_stmt(db, "SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?");
+	int n = -1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, column, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	db_done(db, st);
+	return n;
 }
 
 /* Layout 1 to 2, inside the caller's transaction: PU_ERR_STORE_SCHEMA if it is not layout 1. */
 static int
 schema_upgrade_1(struct db *db)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT COUNT(*) FROM pragma_table_info('messages') "
-	    "WHERE name = 'receipt'");
-	int layout_1 = st != NULL && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 1;
-
-	db_done(db, st);
-	if (!layout_1)
+	if (column_count(db, "messages", "receipt") != 1)
 		return PU_ERR_STORE_SCHEMA;
 	/* Receipts are made again from the log (stored_receipt): nothing is lost with them. */
 	if (db_script(db, "DROP INDEX IF EXISTS messages_by_sender;"
 	    "ALTER TABLE messages DROP COLUMN receipt;") != PU_OK)
+		return PU_ERR_STORE;
+	return PU_OK;
+}
+
+/*
+ * Layout 2 to 3, inside the caller's transaction: each delivery gets its message's seq, and
+ * the inbox its ordered index (made by the schema after this). PU_ERR_STORE_SCHEMA if it
+ * is not layout 2.
+ */
+static int
+schema_upgrade_2(struct db *db)
+{
+	if (column_count(db, "deliveries", "seq") != 0 ||
+	    column_count(db, "deliveries", "recipient") != 1)
+		return PU_ERR_STORE_SCHEMA;
+	if (db_script(db, "ALTER TABLE deliveries ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+	    "UPDATE deliveries SET seq = (SELECT m.seq FROM messages m "
+	    "  WHERE m.msg_id = deliveries.msg_id);"
+	    "DROP INDEX IF EXISTS deliveries_by_recipient;") != PU_OK)
 		return PU_ERR_STORE;
 	return PU_OK;
 }
@@ -326,15 +364,18 @@ static int
 schema_ensure(struct db *db)
 {
 	char set_version[64];
-	int rc, version = -1, objects = 0, upgrade;
+	int rc, version = -1, objects = 0, from;
 
 	if (db_run(db, "BEGIN IMMEDIATE") != PU_OK)
 		return PU_ERR_STORE;
 	if ((rc = layout_read(db, &version, &objects)) == PU_OK && !layout_known(version))
 		rc = PU_ERR_STORE_SCHEMA;
-	upgrade = version == 1 || (version == 0 && objects > 0);
-	if (rc == PU_OK && upgrade)
+	/* 0 with tables in it is layout 1 from before versions were recorded. */
+	from = version == 0 && objects > 0 ? 1 : version;
+	if (rc == PU_OK && from == 1)
 		rc = schema_upgrade_1(db);
+	if (rc == PU_OK && (from == 1 || from == 2))
+		rc = schema_upgrade_2(db);
 	snprintf(set_version, sizeof(set_version), "PRAGMA user_version = %d",
 	    STORE_SCHEMA_VERSION);
 	if (rc == PU_OK)
@@ -345,8 +386,8 @@ schema_ensure(struct db *db)
 		db_run(db, "ROLLBACK");
 		return rc;
 	}
-	if (upgrade)
-		log_info("store", "event=layout-upgraded from=1 to=%d", STORE_SCHEMA_VERSION);
+	if (from == 1 || from == 2)
+		log_info("store", "event=layout-upgraded from=%d to=%d", from, STORE_SCHEMA_VERSION);
 	return PU_OK;
 }
 
@@ -753,8 +794,9 @@ quota_check(struct store *s, struct db *db, const struct store_req *r)
 	return rc;
 }
 
+/* The message's row; *seq its place in arrival order. */
 static int
-submit_insert(struct db *db, struct store_req *r)
+submit_insert(struct db *db, struct store_req *r, sqlite3_int64 *seq)
 {
 	sqlite3_stmt *st;
 	int src;
@@ -785,6 +827,7 @@ submit_insert(struct db *db, struct store_req *r)
 	sqlite3_bind_int64(st, 16, (sqlite3_int64)r->audit_index);
 	sqlite3_bind_int64(st, 17, (sqlite3_int64)r->directory_serial);
 	src = sqlite3_step(st);
+	*seq = sqlite3_last_insert_rowid(db->h);
 	db_done(db, st);
 	if (src == SQLITE_CONSTRAINT)
 		return PU_ERR_CONFLICT;
@@ -792,10 +835,10 @@ submit_insert(struct db *db, struct store_req *r)
 }
 
 static int
-deliveries_insert(struct db *db, const struct store_req *r)
+deliveries_insert(struct db *db, const struct store_req *r, sqlite3_int64 seq)
 {
 	sqlite3_stmt *st = db_stmt(db, "INSERT INTO deliveries (msg_id, recipient, state, "
-	    "updated_at) VALUES (?, ?, ?, ?)");
+	    "updated_at, seq) VALUES (?, ?, ?, ?, ?)");
 	int rc = PU_OK;
 
 	if (st == NULL)
@@ -807,6 +850,7 @@ deliveries_insert(struct db *db, const struct store_req *r)
 		sqlite3_bind_text(st, 2, r->recipients[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 3, held ? DLV_HELD : DLV_QUEUED);
 		sqlite3_bind_int64(st, 4, r->accepted_at);
+		sqlite3_bind_int64(st, 5, seq);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = PU_ERR_STORE;
 		sqlite3_reset(st);
@@ -823,6 +867,7 @@ static int
 do_submit(struct store *s, struct db *db, struct store_req *r)
 {
 	struct merkle_frontier before = s->audit.tree;
+	sqlite3_int64 seq;
 	int rc;
 
 	if (db_run(db, "SAVEPOINT msg") != PU_OK)
@@ -843,7 +888,7 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 	r->accepted_at = now_s();
 	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		goto undo;
-	if ((rc = submit_insert(db, r)) == PU_ERR_CONFLICT) {
+	if ((rc = submit_insert(db, r, &seq)) == PU_ERR_CONFLICT) {
 		s->audit.tree = before;
 		/* The loser of a race gets the winner's answer, once its own leaf is gone. */
 		if (savepoint_undo(db, "ROLLBACK TO msg", "RELEASE msg") != PU_OK)
@@ -851,7 +896,7 @@ do_submit(struct store *s, struct db *db, struct store_req *r)
 		return submit_existing(db, r);
 	}
 	if (rc == PU_OK)
-		rc = deliveries_insert(db, r);
+		rc = deliveries_insert(db, r, seq);
 	if (rc == PU_OK)
 		rc = quota_add(db, r->agency, (int64_t)r->content_length);
 	if (rc != PU_OK)
@@ -1396,10 +1441,7 @@ do_lookup(struct db *db, struct store_req *r)
 static int
 do_inbox(struct db *db, struct store_req *r)
 {
-	sqlite3_stmt *st = db_stmt(db, "SELECT m.msg_id, m.sender, m.type, m.case_id, "
-	    "m.created_at, m.respond_by, m.content_length FROM deliveries d JOIN messages m "
-	    "USING (msg_id) WHERE d.recipient = ? AND d.state < 2 AND m.expires_at > ? "
-	    "ORDER BY m.accepted_at, m.audit_index LIMIT ?");
+	sqlite3_stmt *st = db_stmt(db, STORE_INBOX_SQL);
 	int rc = PU_OK, step;
 
 	if (st == NULL)

@@ -26,6 +26,17 @@
 #include "audit.h"
 #include "header.h"
 
+/*
+ * A recipient's inbox, oldest first: (recipient, now, limit). It walks deliveries_inbox in
+ * arrival order and stops at the limit, whatever the backlog; here so that a test can ask
+ * SQLite for its plan (test_resilience).
+ */
+#define STORE_INBOX_SQL \
+	"SELECT m.msg_id, m.sender, m.type, m.case_id, m.created_at, m.respond_by, " \
+	"m.content_length FROM deliveries d CROSS JOIN messages m " \
+	"ON m.seq = d.seq AND m.msg_id = d.msg_id " \
+	"WHERE d.recipient = ? AND d.state < 2 AND m.expires_at > ? ORDER BY d.seq LIMIT ?"
+
 #define STORE_AGENCY_MAX 40
 #define STORE_CASE_MAX 64
 /* A SUBMIT request comes with this much room for its receipt (a usual one is under 2 KiB). */

@@ -47,6 +47,7 @@
 #include "pb.h"
 #include "pu_err.h"
 #include "receipt.h"
+#include "store.h"
 
 static struct harness H;
 static int g_argc;
@@ -923,13 +924,16 @@ r_database_of_another_layout(void **state)
 	/* 78: EX_CONFIG */
 	data_db_exec("PRAGMA user_version = 99");
 	refused_to_start("layout 99", 78, "PU_ERR_STORE_SCHEMA");
-	data_db_exec("PRAGMA user_version = 3");
-	refused_to_start("layout 3", 78, "PU_ERR_STORE_SCHEMA");
+	data_db_exec("PRAGMA user_version = 4");
+	refused_to_start("layout 4", 78, "PU_ERR_STORE_SCHEMA");
 	/* says 1 but lacks layout 1's receipt column: not upgraded */
 	data_db_exec("PRAGMA user_version = 1");
 	refused_to_start("layout 1 without its receipt column", 78, "PU_ERR_STORE_SCHEMA");
 	assert_int_equal(data_db_int("PRAGMA user_version"), 1);
+	/* says 2 but its deliveries already have layout 3's seq: not upgraded */
 	data_db_exec("PRAGMA user_version = 2");
+	refused_to_start("layout 2 with layout 3's deliveries", 78, "PU_ERR_STORE_SCHEMA");
+	data_db_exec("PRAGMA user_version = 3");
 	harness_start(&H);
 	connect_as(&nle, &H.nle);
 	fetch_same(&nle, &H.nle, &m);
@@ -937,10 +941,88 @@ r_database_of_another_layout(void **state)
 	fx_msg_free(&m);
 }
 
+/* Layout 2's deliveries, made from this gateway's: no seq, an index by (recipient, state). */
+#define LAYOUT_2_DELIVERIES \
+	"DROP INDEX deliveries_inbox; ALTER TABLE deliveries DROP COLUMN seq; " \
+	"CREATE INDEX deliveries_by_recipient ON deliveries(recipient, state); "
+
+/*
+ * The inbox listing walks deliveries_inbox in arrival order and looks each message up by
+ * its seq: no sort of the recipient's backlog, whatever its length (SQLite's own plan).
+ */
+static void
+inbox_listing_walks_its_index(void)
+{
+	char path[1200], plan[1024] = "";
+	size_t used = 0;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	data_path(path, sizeof(path), "puente.db");
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN " STORE_INBOX_SQL, -1, &st,
+	    NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		used += (size_t)snprintf(plan + used, sizeof(plan) - used, "%s; ",
+		    (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	print_message("    inbox plan: %s\n", plan);
+	assert_non_null(strstr(plan, "SEARCH d USING INDEX deliveries_inbox (recipient=?)"));
+	assert_non_null(strstr(plan, "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+}
+
+/*
+ * Every delivery carries its message's seq (one count of those that do not), and the
+ * layouts' indexes are the new ones.
+ */
+static void
+deliveries_of_layout_3(void)
+{
+	assert_int_equal(data_db_int("SELECT COUNT(*) FROM deliveries d WHERE NOT EXISTS "
+	    "(SELECT 1 FROM messages m WHERE m.seq = d.seq AND m.msg_id = d.msg_id)"), 0);
+	assert_int_equal(data_db_int("SELECT COUNT(*) FROM sqlite_schema "
+	    "WHERE name = 'deliveries_by_recipient'"), 0);
+	inbox_listing_walks_its_index();
+}
+
+/*
+ * A database of layout 2 (deliveries without their message's seq, an inbox that sorted its
+ * whole backlog) is upgraded in place: each delivery gets its seq, and the message is still
+ * listed and fetched by both recipients.
+ */
+static void
+r_database_of_layout_2_upgraded(void **state)
+{
+	struct fx_msg m;
+	struct tc nle, fed;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	deliveries_of_layout_3();
+	data_db_exec(LAYOUT_2_DELIVERIES "PRAGMA user_version = 2");
+	harness_start(&H);
+	assert_int_equal(harness_stop(&H), 0);
+	assert_int_equal(data_db_int("PRAGMA user_version"), 3);
+	assert_int_equal(data_db_int("SELECT COUNT(*) FROM deliveries"), 2);
+	deliveries_of_layout_3();
+	harness_start(&H);
+	connect_as(&nle, &H.nle);
+	assert_true(inbox_lists(&nle, m.sealed.msg_id));
+	fetch_same(&nle, &H.nle, &m);
+	tc_close(&nle);
+	connect_as(&fed, &H.fed);
+	assert_true(inbox_lists(&fed, m.sealed.msg_id));
+	tc_close(&fed);
+	fx_msg_free(&m);
+}
+
 /*
  * A database of layout 1 (each message's receipt in its row, an index by sender; its
- * user_version 1, or 0 from before versions were recorded) is upgraded in place: it keeps
- * its message, whose retry gets a receipt that verifies, and says 2 afterwards.
+ * user_version 1, or 0 from before versions were recorded) is upgraded in place, through
+ * layout 2: it keeps its message, whose retry gets a receipt that verifies, and says 3
+ * afterwards.
  */
 static void
 r_database_of_layout_1_upgraded(void **state)
@@ -952,14 +1034,15 @@ r_database_of_layout_1_upgraded(void **state)
 	(void)state;
 	data_dir_with_a_message(&m);
 	for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++) {
-		char sql[256];
-		snprintf(sql, sizeof(sql), "ALTER TABLE messages ADD COLUMN receipt BLOB NOT NULL "
-		    "DEFAULT x'00'; CREATE INDEX messages_by_sender ON messages(sender, state); "
-		    "PRAGMA user_version = %d", says[i]);
+		char sql[512];
+		snprintf(sql, sizeof(sql), LAYOUT_2_DELIVERIES "ALTER TABLE messages ADD COLUMN "
+		    "receipt BLOB NOT NULL DEFAULT x'00'; CREATE INDEX messages_by_sender ON "
+		    "messages(sender, state); PRAGMA user_version = %d", says[i]);
 		data_db_exec(sql);
 		harness_start(&H);
 		assert_int_equal(harness_stop(&H), 0);
-		assert_int_equal(data_db_int("PRAGMA user_version"), 2);
+		assert_int_equal(data_db_int("PRAGMA user_version"), 3);
+		deliveries_of_layout_3();
 		assert_int_equal(data_db_int("SELECT COUNT(*) FROM pragma_table_info('messages') "
 		    "WHERE name = 'receipt'"), 0);
 		assert_int_equal(data_db_int("SELECT COUNT(*) FROM sqlite_schema "
@@ -988,6 +1071,7 @@ main(int argc, char **argv)
 		T(r_read_only_database),
 		T(r_database_of_another_layout),
 		T(r_database_of_layout_1_upgraded),
+		T(r_database_of_layout_2_upgraded),
 	};
 #undef T
 
