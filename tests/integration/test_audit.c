@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -419,6 +420,79 @@ fed_reinstated(void **state)
 	if (harness_keys(&H, "reinstate --id " FED) == 0)
 		harness_publish(&H);
 	return 0;
+}
+
+static void db_exec(const char *sql);
+
+/* The gateway's log from byte `from` on (at most n - 1 bytes of it). */
+static void
+gateway_log_since(long from, char *out, size_t n)
+{
+	char path[1200];
+	FILE *f;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/gateway.log", H.work);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fseek(f, from, SEEK_SET) == 0)
+			len = fread(out, 1, n - 1, f);
+		fclose(f);
+	}
+	out[len] = '\0';
+}
+
+/* The gateway started again (it was stopped); returns where its log then stood. */
+static long
+gateway_started_again(void)
+{
+	char path[1200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/gateway.log", H.work);
+	assert_int_equal(stat(path, &st), 0);
+	harness_start(&H);
+	return (long)st.st_size;
+}
+
+/*
+ * No witness has cosigned for longer than witness_max_age_s (900 s here, the default): the
+ * gateway warns in its log, with how long, and its metric says the same. A recent
+ * cosignature brings no warning.
+ */
+static void
+silent_witnesses_are_warned_of(void **state)
+{
+	static char log[65536];
+	const char *w = NULL;
+	long from, age = -1;
+
+	(void)state;
+	assert_int_equal(puente_as(&H.fed, "audit witness --once"), 0);
+	assert_int_equal(harness_stop(&H), 0);
+	from = gateway_started_again();
+	sleep_ms(2500);		/* two ticks at least: the check runs every second */
+	gateway_log_since(from, log, sizeof(log));
+	assert_null(strstr(log, "event=unwitnessed"));
+	assert_int_equal(harness_metric(&H, "puente_witness_age_seconds", &age), 0);
+	assert_true(age >= 0 && age < 600);
+
+	/* The same cosignatures, an hour older: the last one 3,600 s ago. */
+	assert_int_equal(harness_stop(&H), 0);
+	db_exec("UPDATE cosignatures SET at = at - 3600");
+	from = gateway_started_again();
+	for (int i = 0; i < 50; i++) {
+		gateway_log_since(from, log, sizeof(log));
+		if ((w = strstr(log, "event=unwitnessed")) != NULL)
+			break;
+		sleep_ms(100);
+	}
+	if (w == NULL)
+		fail_msg("no event=unwitnessed in the gateway's log after 5 s");
+	print_message("    %.*s\n", (int)strcspn(w, "\n"), w);
+	assert_true(atol(strstr(w, "seconds=") + strlen("seconds=")) >= 3600);
+	assert_non_null(strstr(w, "witnesses=2"));
+	assert_int_equal(harness_metric(&H, "puente_witness_age_seconds", &age), 0);
+	assert_true(age >= 3600 && age < 4200);
 }
 
 /* A damaged or rolled-back witness.state makes the witness refuse, not re-trust. */
@@ -862,6 +936,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(witnesses_cosign_and_verify_names_them),
 		cmocka_unit_test_teardown(suspended_witness_is_not_counted, fed_reinstated),
 		cmocka_unit_test(witness_state_damaged_or_rolled_back_is_refused),
+		cmocka_unit_test(silent_witnesses_are_warned_of),
 		cmocka_unit_test(two_views_of_one_size_are_refused),
 		cmocka_unit_test(edited_entry_is_located),
 		cmocka_unit_test(reordered_entries_are_located),
