@@ -67,14 +67,18 @@ case_id_check(const char *id)
 }
 
 void
-msg_id_new(uint8_t out[16])
+msg_id_at(uint8_t out[16], uint64_t ms)
 {
-	struct timespec ts;
-	uint64_t ms;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	for (int i = 0; i < 6; i++)
 		out[i] = (uint8_t)(ms >> (8 * (5 - i)));
 	randombytes_buf(out + 6, 10);
+}
+
+void
+msg_id_new(uint8_t out[16])
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	msg_id_at(out, (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
 }

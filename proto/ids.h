@@ -26,5 +26,7 @@ int case_id_check(const char *id);
  * collision is even likely).
  */
 void msg_id_new(uint8_t out[16]);
+/* The same, made as at Unix time ms (a fixture's fixed clock: repeatable ids). */
+void msg_id_at(uint8_t out[16], uint64_t ms);
 
 #endif

@@ -8,6 +8,7 @@
 #include "casefile.h"
 #include "crypto.h"
 #include "fixture.h"
+#include "ids.h"
 #include "pb.h"
 #include "pu_err.h"
 
@@ -249,7 +250,7 @@ fx_seal_case(struct fixture *f, struct fx_msg *m, const char *from, const char *
 	struct seal_recipient r[32];
 	struct seal_params p = { 0 };
 	struct sealer *sl;
-	uint8_t *enc, block[65536];
+	uint8_t *enc, block[65536], msg_id[PU_MSG_ID_LEN];
 	size_t enc_len;
 	uint64_t att_total = 0;
 	int rc;
@@ -278,6 +279,11 @@ fx_seal_case(struct fixture *f, struct fx_msg *m, const char *from, const char *
 		if (ov->respond_by) p.respond_by = ov->respond_by;
 		if (ov->in_reply_to) p.in_reply_to = ov->in_reply_to;
 		if (ov->msg_id) p.msg_id = ov->msg_id;
+	}
+	if (p.msg_id == NULL) {
+		/* Made at the fixture's clock: with testrng, the same id on every run (corpora). */
+		msg_id_at(msg_id, (uint64_t)f->now * 1000u);
+		p.msg_id = msg_id;
 	}
 	for (size_t i = 0; i < cm->n_attachments; i++)
 		att_total += cm->attachments[i]->size;
