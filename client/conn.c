@@ -322,8 +322,8 @@ conn_expect(struct conn *c, uint8_t want, int timeout_ms, const uint8_t **body, 
 			*len = c->fr.body.len;
 			return PU_OK;
 		}
-		if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX)
-			continue;	/* a push: the gateway tells a connected recipient */
+		if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE)
+			continue;	/* the gateway tells a connected recipient; INBOX lists it */
 		if (type == PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY) {
 			if (c->unsolicited != NULL)
 				c->unsolicited(c->unsolicited_arg, type, c->fr.body.data, c->fr.body.len);

@@ -686,7 +686,8 @@ session_push_inbox(struct session *s, void *entry)
 		return;
 	in.n_entries = 1;
 	in.entries = &e;
-	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &in.base);
+	/* Its own type: a client waiting for the answer to INBOX_REQUEST must not take this. */
+	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE, &in.base);
 }
 
 /* Connected recipients hear of a new message at once (held ones: only the reviewer). */

@@ -155,6 +155,7 @@ static const ProtobufCMessageDescriptor *const frame_bodies[] = {
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT_REQUEST] = &puente__checkpoint_request__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT] = &puente__checkpoint_answer__descriptor,
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE] = &puente__cosignature__descriptor,
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE] = &puente__inbox__descriptor,
 };
 
 const ProtobufCMessageDescriptor *

@@ -62,6 +62,7 @@ static const struct body_type body_types[] = {
 	    { &puente__checkpoint_request__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_CHECKPOINT] = { &puente__checkpoint_answer__descriptor, NULL },
 	[PUENTE__FRAME_TYPE__FRAME_TYPE_COSIGNATURE] = { &puente__cosignature__descriptor, NULL },
+	[PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE] = { &puente__inbox__descriptor, NULL },
 };
 
 struct session {

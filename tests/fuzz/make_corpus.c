@@ -607,7 +607,8 @@ struct frame_body {
 enum {
 	F_HELLO, F_WELCOME, F_ERROR, F_SUBMIT, F_SUBMIT_CHUNK, F_GATEWAY_RECEIPT,
 	F_INBOX_REQUEST, F_INBOX, F_FETCH, F_DELIVER, F_DELIVER_CHUNK, F_RECIPIENT_RECEIPT,
-	F_OPEN_STATEMENT, F_NON_DELIVERY, F_ACK, F_RECEIPTS_REQUEST, F_RECEIPTS, F_COUNT
+	F_OPEN_STATEMENT, F_NON_DELIVERY, F_ACK, F_RECEIPTS_REQUEST, F_RECEIPTS, F_NEW_MESSAGE,
+	F_COUNT
 };
 
 static void
@@ -674,6 +675,9 @@ bodies_session(const struct corpus *c, struct frame_body *f)
 	inbox.n_entries = 2;
 	inbox.entries = entries;
 	body_message(&f[F_INBOX], "frame-inbox", PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX, &inbox.base);
+	inbox.n_entries = 1;
+	body_message(&f[F_NEW_MESSAGE], "frame-new-message", PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE,
+	    &inbox.base);
 	fetch.msg_id = c->h.core->msg_id;
 	body_message(&f[F_FETCH], "frame-fetch", PUENTE__FRAME_TYPE__FRAME_TYPE_FETCH, &fetch.base);
 	ack.msg_id = c->h.core->msg_id;
@@ -853,8 +857,8 @@ frame_seeds(struct corpus *c)
 {
 	static const int client[] = { F_HELLO, F_INBOX_REQUEST, F_FETCH, F_SUBMIT,
 	    F_SUBMIT_CHUNK, F_RECIPIENT_RECEIPT, F_OPEN_STATEMENT, F_RECEIPTS_REQUEST };
-	static const int gateway[] = { F_WELCOME, F_INBOX, F_DELIVER, F_DELIVER_CHUNK,
-	    F_GATEWAY_RECEIPT, F_ACK, F_RECEIPTS, F_NON_DELIVERY, F_ERROR };
+	static const int gateway[] = { F_WELCOME, F_NEW_MESSAGE, F_INBOX, F_DELIVER,
+	    F_DELIVER_CHUNK, F_GATEWAY_RECEIPT, F_ACK, F_RECEIPTS, F_NON_DELIVERY, F_ERROR };
 	struct frame_body f[F_COUNT];
 
 	bodies_session(c, f);

@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "gateway_harness.h"
+#include "puente.h"
 #include "pb.h"
 #include "pu_err.h"
 
@@ -682,6 +683,56 @@ one_gib_attachment(void **state)
 	unlink(att);
 }
 
+/* 1 when the list holds msg_id (32 hex digits). */
+static int
+inbox_has(const struct puente_inbox_entry *e, size_t n, const char *msg_id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].msg_id, msg_id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * libpuente-client held open by a program, as a caseworkers' application would: the
+ * gateway tells the open session of each new message at once, and a later puente_inbox on
+ * the same handle still gets the whole inbox, never that notice in its place.
+ */
+static void
+library_inbox_on_a_session_told_of_new_messages(void **state)
+{
+	static const char *const to_nle[] = { NLE };
+	struct puente_client *c = NULL;
+	struct puente_inbox_entry *e = NULL;
+	struct fx_msg m[2];
+	struct tc tab;
+	char id[2][33];
+	size_t n0, n;
+
+	(void)state;
+	assert_int_equal(puente_open(&c, H.nle.dir, NULL), 0);
+	assert_int_equal(puente_inbox(c, &e, &n0), 0);
+	puente_free(e);
+	assert_int_equal(tc_connect(&tab, H.port, &H.tab), PU_OK);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tc_seal(&H.tab, &m[i], to_nle, 1,
+		    PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_CASE_TRANSFER, 2000, NULL), PU_OK);
+		assert_int_equal(tc_submit(&tab, &m[i], NULL, NULL, NULL, 0), PU_OK);
+		sodium_bin2hex(id[i], sizeof(id[i]), m[i].sealed.msg_id, 16);
+	}
+	tc_close(&tab);
+	sleep_ms(200);	/* the notices are in the client's socket, unread */
+	assert_int_equal(puente_inbox(c, &e, &n), 0);
+	print_message("    inbox: %zu entries before, %zu after two messages\n", n0, n);
+	assert_int_equal(n, n0 + 2);
+	assert_true(inbox_has(e, n, id[0]));
+	assert_true(inbox_has(e, n, id[1]));
+	puente_free(e);
+	puente_close(c);
+	for (int i = 0; i < 2; i++)
+		fx_msg_free(&m[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -694,6 +745,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(tampered_at_gateway),
 		cmocka_unit_test(tampered_by_sender),
 		cmocka_unit_test(gateway_down_then_up),
+		cmocka_unit_test(library_inbox_on_a_session_told_of_new_messages),
 	};
 	const struct CMUnitTest large[] = {
 		cmocka_unit_test(one_gib_attachment),

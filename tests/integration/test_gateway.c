@@ -51,6 +51,7 @@ static char **g_argv;
 #define F_CHUNK PUENTE__FRAME_TYPE__FRAME_TYPE_SUBMIT_CHUNK
 #define F_ERROR PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR
 #define F_INBOX PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX
+#define F_NEW_MESSAGE PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE
 #define MIB (1024u * 1024)
 /* The gateway's max_sessions_per_agency here: above g7_many_idle_sessions' 100 per agency. */
 #define SESSIONS_PER_AGENCY 120
@@ -348,7 +349,7 @@ connect_as(struct tc *c, const struct tc_agency *a)
 
 /*
  * The next frame must be an ERROR with this code; it names msg_id, or no message at all when
- * msg_id is NULL. Pushed INBOX notices are skipped.
+ * msg_id is NULL. NEW_MESSAGE notices are skipped.
  */
 static void
 expect_error(struct tc *c, const char *code, const uint8_t *msg_id)
@@ -360,9 +361,9 @@ expect_error(struct tc *c, const char *code, const uint8_t *msg_id)
 
 	do {
 		assert_rc(tc_recv(c, &type, &body, &len, 10000), PU_OK);
-		if (type == F_INBOX)
+		if (type == F_NEW_MESSAGE)
 			free(body);
-	} while (type == F_INBOX);
+	} while (type == F_NEW_MESSAGE);
 	if (type != F_ERROR)
 		fail_msg("wanted ERROR %s, got frame type %u", code, type);
 	assert_rc(frame_decode_body(type, body, len, &m), PU_OK);
@@ -1370,7 +1371,7 @@ g5_chunk_hash_not_in_manifest(void **state)
 	assert_still_serving();
 }
 
-/* The next frame that is not a pushed INBOX must be a receipt for m. */
+/* The next frame that is not a NEW_MESSAGE notice must be a receipt for m. */
 static void
 expect_receipt_for(struct tc *c, const struct fx_msg *m)
 {
@@ -1379,9 +1380,9 @@ expect_receipt_for(struct tc *c, const struct fx_msg *m)
 
 	do {
 		assert_rc(tc_recv(c, &type, &r, &n, 10000), PU_OK);
-		if (type == F_INBOX)
+		if (type == F_NEW_MESSAGE)
 			free(r);
-	} while (type == F_INBOX);
+	} while (type == F_NEW_MESSAGE);
 	assert_int_equal(type, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT);
 	assert_rc(harness_receipt_check(&H, m, r, n, NULL), PU_OK);
 	free(r);
@@ -2070,6 +2071,82 @@ g8_international_adoption_needs_the_federal_procuraduria(void **state)
 }
 
 /*
+ * The first frame a connected session reads after asking for its inbox: NEW_MESSAGE
+ * notices come before the answer, since they were written when the message was stored.
+ * Returns the frame's type; *told is set when it is a notice naming msg_id.
+ */
+static uint8_t
+first_frame_after_inbox_request(struct tc *c, const struct fx_msg *m, int *told)
+{
+	Puente__InboxRequest q = PUENTE__INBOX_REQUEST__INIT;
+	ProtobufCMessage *out;
+	uint8_t type, *body;
+	size_t len;
+
+	*told = 0;
+	q.limit = 256;
+	assert_rc(tc_send(c, PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX_REQUEST, &q.base), PU_OK);
+	assert_rc(tc_recv(c, &type, &body, &len, 10000), PU_OK);
+	assert_rc(frame_decode_body(type, body, len, &out), PU_OK);
+	if (type == F_NEW_MESSAGE) {
+		Puente__Inbox *in = (Puente__Inbox *)out;
+		assert_int_equal(in->n_entries, 1);
+		*told = memcmp(in->entries[0]->msg_id.data, m->sealed.msg_id, PU_MSG_ID_LEN) == 0;
+		assert_string_equal(in->entries[0]->sender, TLA);
+		/* then the answer, which is INBOX and lists it too */
+		pb_free(out);
+		free(body);
+		assert_rc(tc_expect(c, F_INBOX, &out, NULL, 0), PU_OK);
+		in = (Puente__Inbox *)out;
+		assert_true(in->n_entries >= 1);
+		pb_free(out);
+		return F_NEW_MESSAGE;
+	}
+	pb_free(out);
+	free(body);
+	return type;
+}
+
+/*
+ * Connected recipients are told of a new message at once, in a NEW_MESSAGE frame of its
+ * own (an INBOX is only ever the answer to INBOX_REQUEST). A message held for federal
+ * review is told only to the federal procuraduria.
+ */
+static void
+g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
+{
+	static const char *const with_fed[] = { NLE, FED };
+	struct seal_params p = { 0 };
+	struct tc c, fed, nle;
+	struct fx_msg m, held;
+	int told;
+
+	(void)state;
+	connect_as(&nle, &H.nle);
+	connect_as(&fed, &H.fed);
+	seal(&H.tla, &m, with_fed, 2, T_CASE, 1000, NULL);
+	p.adoption_scope = PUENTE__ADOPTION_SCOPE__ADOPTION_SCOPE_INTERNATIONAL;
+	seal(&H.tla, &held, with_fed, 2,
+	    PUENTE__MESSAGE_TYPE__MESSAGE_TYPE_ADOPTION_ASSIGNMENT_PROPOSAL, 1000, &p);
+	connect_as(&c, &H.tla);
+	submit_ok(&c, &m, NULL, NULL);
+	assert_int_equal(first_frame_after_inbox_request(&nle, &m, &told), F_NEW_MESSAGE);
+	assert_true(told);
+	assert_int_equal(first_frame_after_inbox_request(&fed, &m, &told), F_NEW_MESSAGE);
+	assert_true(told);
+	submit_ok(&c, &held, NULL, NULL);
+	tc_close(&c);
+	assert_int_equal(first_frame_after_inbox_request(&fed, &held, &told), F_NEW_MESSAGE);
+	assert_true(told);
+	assert_int_equal(first_frame_after_inbox_request(&nle, &held, &told), F_INBOX);
+	tc_close(&nle);
+	tc_close(&fed);
+	fx_msg_free(&m);
+	fx_msg_free(&held);
+	assert_still_serving();
+}
+
+/*
  * The auditor as a recipient. It has no encryption key, so no stanza can name one of its
  * keys: the key checks (PROTOCOL.md §5.6 step 6, PU_ERR_STANZA_KEY) come before policy
  * (step 7) and stop there. Either way nothing is stored.
@@ -2593,6 +2670,7 @@ main(int argc, char **argv)
 		T(g8_auditor_sends_a_case_message),
 		T(g8_state_sends_a_federal_decision),
 		T(g8_international_adoption_needs_the_federal_procuraduria),
+		T(g8_connected_recipients_told_held_messages_only_to_the_reviewer),
 		T(g8_auditor_as_recipient),
 		/* group 9 */
 		T(g9_receipt_from_a_non_recipient),

@@ -59,6 +59,7 @@ static char **g_argv;
 #define F_RECEIPT PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT
 #define F_ERROR PUENTE__FRAME_TYPE__FRAME_TYPE_ERROR
 #define F_INBOX PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX
+#define F_NEW_MESSAGE PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE
 #define MIB (1024u * 1024)
 
 static const char *const TO_BOTH[] = { NLE, FED };
@@ -114,7 +115,7 @@ fetch_same(struct tc *c, const struct tc_agency *a, const struct fx_msg *m)
 }
 
 /*
- * The next frame is an ERROR naming msg_id (pushed INBOX notices skipped): its code, and its
+ * The next frame is an ERROR naming msg_id (NEW_MESSAGE notices skipped): its code, and its
  * text in why. A GATEWAY_RECEIPT instead fails the test: nothing may be acknowledged here.
  */
 static void
@@ -128,9 +129,9 @@ next_error(struct tc *c, const uint8_t *msg_id, char *code, size_t code_len, cha
 
 	do {
 		assert_rc(tc_recv(c, &type, &body, &len, 10000), PU_OK);
-		if (type == F_INBOX)
+		if (type == F_NEW_MESSAGE)
 			free(body);
-	} while (type == F_INBOX);
+	} while (type == F_NEW_MESSAGE);
 	if (type == F_RECEIPT)
 		fail_msg("acknowledged although it could not be stored");
 	if (type != F_ERROR)
@@ -403,7 +404,7 @@ sender_main(void *arg)
 			s->answered++;
 		} else if (type == F_ERROR) {
 			take_error(s, body, len);
-		} else if (type != F_INBOX) {
+		} else if (type != F_NEW_MESSAGE) {
 			snprintf(s->bad, sizeof(s->bad), "unexpected frame type %u", type);
 		}
 		free(body);

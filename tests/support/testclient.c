@@ -273,8 +273,8 @@ tc_expect(struct tc *c, uint8_t want, ProtobufCMessage **out, char *err_name, si
 		err_name[0] = '\0';
 	if ((rc = tc_recv(c, &type, &body, &len, 10000)) != PU_OK)
 		return rc;
-	/* A gateway may push an INBOX notice to a connected recipient at any time. */
-	while (type == PUENTE__FRAME_TYPE__FRAME_TYPE_INBOX && want != type) {
+	/* A gateway may tell a connected recipient of a new message at any time. */
+	while (type == PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE && want != type) {
 		free(body);
 		if ((rc = tc_recv(c, &type, &body, &len, 10000)) != PU_OK)
 			return rc;
