@@ -32,7 +32,7 @@ static void session_resume(struct session *s);
 static void session_process(struct session *s);
 static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
-static void push_new_message(struct server *srv, const struct store_req *r);
+static void tell_connected_recipients(struct server *srv, const struct store_req *r);
 static void submission_accept(struct session *s, const struct store_req *lookup);
 static void session_audit(struct session *s, Puente__AuditEvent event, const struct header *h,
     const uint8_t *msg_id, int outcome);
@@ -676,14 +676,21 @@ submission_commit(struct session *s)
 	session_post(s, r);
 }
 
+/*
+ * Once until the session next asks for its inbox, whose answer lists this message and any
+ * stored after it: however many messages arrive, a session that does not ask costs one
+ * frame, not one per message (an agency's idle sessions would otherwise multiply the
+ * work of every message sent to it).
+ */
 void
-session_push_inbox(struct session *s, void *entry)
+session_tell_new_message(struct session *s, void *entry)
 {
 	Puente__Inbox in = PUENTE__INBOX__INIT;
 	Puente__InboxEntry *e = entry;
 
-	if (s->state != S_READY || s->closing_after_flush)
+	if (s->state != S_READY || s->closing_after_flush || s->told_of_new)
 		return;
+	s->told_of_new = 1;
 	in.n_entries = 1;
 	in.entries = &e;
 	/* Its own type: a client waiting for the answer to INBOX_REQUEST must not take this. */
@@ -692,7 +699,7 @@ session_push_inbox(struct session *s, void *entry)
 
 /* Connected recipients hear of a new message at once (held ones: only the reviewer). */
 static void
-push_new_message(struct server *srv, const struct store_req *r)
+tell_connected_recipients(struct server *srv, const struct store_req *r)
 {
 	Puente__InboxEntry e = PUENTE__INBOX_ENTRY__INIT;
 
@@ -707,7 +714,7 @@ push_new_message(struct server *srv, const struct store_req *r)
 	for (size_t i = 0; i < r->n_recipients; i++)
 		if (r->hold_for[0] == '\0' || strcmp(r->hold_for, r->recipients[i]) == 0)
 			server_agency_each(srv, r->recipients[i],
-			    (void (*)(struct session *, void *))session_push_inbox, &e);
+			    session_tell_new_message, &e);
 }
 
 static void
@@ -815,7 +822,7 @@ on_submit_done(struct session *s, struct store_req *r)
 	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
 	    r->receipt_len);
 	if (!r->found)
-		push_new_message(s->srv, r);
+		tell_connected_recipients(s->srv, r);
 }
 
 /* ---- receiving --------------------------------------------------------------------- */
@@ -831,6 +838,8 @@ on_inbox_frame(struct session *s, const Puente__InboxRequest *q)
 	}
 	snprintf(r->agency, sizeof(r->agency), "%s", s->agency);
 	r->limit = q->limit == 0 ? INBOX_DEFAULT : q->limit > INBOX_MAX ? INBOX_MAX : q->limit;
+	/* The listing reads what is stored from now on: a message stored later is told again. */
+	s->told_of_new = 0;
 	session_post(s, r);
 }
 

@@ -89,6 +89,7 @@ struct session {
 	enum input_end input_end;
 	int input_rc;			/* INPUT_FRAME_ERROR: the frame reader's error */
 	int paused;			/* waiting for the store before reading on */
+	int told_of_new;		/* sent NEW_MESSAGE since its last INBOX_REQUEST */
 	uint64_t hello_serial;		/* HELLO: the client's directory serial */
 	uint64_t hello_size;		/* HELLO: the size of the checkpoint the client holds */
 	int read_stopped;
@@ -113,8 +114,11 @@ void session_flush(struct session *s);
 void session_tick(struct session *s, uint64_t now_ms);
 /* The directory changed: 0 when the session's agency may stay, else it is closed. */
 void session_recheck(struct session *s);
-/* Push: tell a connected recipient that a message waits for it (an unsolicited INBOX). */
-void session_push_inbox(struct session *s, void *entry);
+/*
+ * Tell a connected recipient that a message waits for it (NEW_MESSAGE, naming it), once
+ * until its next INBOX_REQUEST: entry is a Puente__InboxEntry.
+ */
+void session_tell_new_message(struct session *s, void *entry);
 /* The verifier is back with a signature read ahead (verifier.h's done). */
 void session_signature_checked(struct sig_job *j);
 

@@ -2109,8 +2109,9 @@ first_frame_after_inbox_request(struct tc *c, const struct fx_msg *m, int *told)
 
 /*
  * Connected recipients are told of a new message at once, in a NEW_MESSAGE frame of its
- * own (an INBOX is only ever the answer to INBOX_REQUEST). A message held for federal
- * review is told only to the federal procuraduria.
+ * own (an INBOX is only ever the answer to INBOX_REQUEST), once until they next ask for
+ * their inbox. A message held for federal review is told only to the federal
+ * procuraduria.
  */
 static void
 g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
@@ -2118,7 +2119,7 @@ g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
 	static const char *const with_fed[] = { NLE, FED };
 	struct seal_params p = { 0 };
 	struct tc c, fed, nle;
-	struct fx_msg m, held;
+	struct fx_msg m, held, more[2];
 	int told;
 
 	(void)state;
@@ -2139,10 +2140,24 @@ g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
 	assert_int_equal(first_frame_after_inbox_request(&fed, &held, &told), F_NEW_MESSAGE);
 	assert_true(told);
 	assert_int_equal(first_frame_after_inbox_request(&nle, &held, &told), F_INBOX);
+
+	/* two more before NLE asks again: told of the first only; its listing has both */
+	connect_as(&c, &H.tla);
+	for (int i = 0; i < 2; i++) {
+		seal(&H.tla, &more[i], TO_NLE, 1, T_CASE, 1000, NULL);
+		submit_ok(&c, &more[i], NULL, NULL);
+	}
+	tc_close(&c);
+	assert_int_equal(first_frame_after_inbox_request(&nle, &more[0], &told), F_NEW_MESSAGE);
+	assert_true(told);
+	assert_int_equal(inbox_count(&H.nle, more[1].sealed.msg_id), 1);
+	assert_int_equal(first_frame_after_inbox_request(&nle, &more[1], &told), F_INBOX);
 	tc_close(&nle);
 	tc_close(&fed);
 	fx_msg_free(&m);
 	fx_msg_free(&held);
+	for (int i = 0; i < 2; i++)
+		fx_msg_free(&more[i]);
 	assert_still_serving();
 }
 
