@@ -32,7 +32,8 @@ static void session_resume(struct session *s);
 static void session_process(struct session *s);
 static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
-static void tell_connected_recipients(struct server *srv, const struct store_req *r);
+static void tell_connected_recipients(struct server *srv, const struct store_req *r,
+    const struct store_inbox_entry *m);
 static void submission_accept(struct session *s, const struct store_req *lookup);
 static void session_audit(struct session *s, Puente__AuditEvent event, const struct header *h,
     const uint8_t *msg_id, int outcome);
@@ -697,20 +698,24 @@ session_tell_new_message(struct session *s, void *entry)
 	session_send(s, PUENTE__FRAME_TYPE__FRAME_TYPE_NEW_MESSAGE, &in.base);
 }
 
-/* Connected recipients hear of a new message at once (held ones: only the reviewer). */
+/*
+ * Connected recipients hear of message m at once: r's recipients, but while it is held
+ * only the reviewer (r->hold_for); the others when the review releases it.
+ */
 static void
-tell_connected_recipients(struct server *srv, const struct store_req *r)
+tell_connected_recipients(struct server *srv, const struct store_req *r,
+    const struct store_inbox_entry *m)
 {
 	Puente__InboxEntry e = PUENTE__INBOX_ENTRY__INIT;
 
-	e.msg_id.data = (uint8_t *)r->msg_id;
+	e.msg_id.data = (uint8_t *)m->msg_id;
 	e.msg_id.len = PU_MSG_ID_LEN;
-	e.sender = (char *)r->agency;
-	e.type = (uint32_t)r->type;
-	e.case_id = (char *)r->case_id;
-	e.created_at = r->created_at;
-	e.respond_by = r->respond_by;
-	e.content_length = r->content_length;
+	e.sender = (char *)m->sender;
+	e.type = (uint32_t)m->type;
+	e.case_id = (char *)m->case_id;
+	e.created_at = m->created_at;
+	e.respond_by = m->respond_by;
+	e.content_length = m->content_length;
 	for (size_t i = 0; i < r->n_recipients; i++)
 		if (r->hold_for[0] == '\0' || strcmp(r->hold_for, r->recipients[i]) == 0)
 			server_agency_each(srv, r->recipients[i],
@@ -821,8 +826,16 @@ on_submit_done(struct session *s, struct store_req *r)
 	    (unsigned long long)s->id, s->agency, (unsigned long long)r->audit_index);
 	session_send_body(s, PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT, r->receipt,
 	    r->receipt_len);
-	if (!r->found)
-		tell_connected_recipients(s->srv, r);
+	if (!r->found) {
+		struct store_inbox_entry m = {
+			.type = r->type, .created_at = r->created_at, .respond_by = r->respond_by,
+			.content_length = r->content_length,
+		};
+		memcpy(m.msg_id, r->msg_id, PU_MSG_ID_LEN);
+		snprintf(m.sender, sizeof(m.sender), "%s", r->agency);
+		snprintf(m.case_id, sizeof(m.case_id), "%s", r->case_id);
+		tell_connected_recipients(s->srv, r, &m);
+	}
 }
 
 /* ---- receiving --------------------------------------------------------------------- */
@@ -1143,6 +1156,9 @@ on_receipt_done(struct session *s, struct store_req *r)
 	}
 	s->srv->st.receipts++;
 	send_ack(s, r);
+	/* A federal review's OPENED receipt released the message to the other recipients. */
+	if (r->n_recipients > 0)
+		tell_connected_recipients(s->srv, r, &r->released);
 }
 
 static void

@@ -929,6 +929,53 @@ do_delivered(struct store *s, struct db *db, struct store_req *r)
 	return rc;
 }
 
+/*
+ * PFPNNA opened it (its receipt's MAC proves K really was wrapped for it, so a sender
+ * cannot bypass review with a stanza that does not open): the other recipients may now
+ * fetch it. r->recipients are those released, r->released what their inbox now shows.
+ */
+static int
+release_held(struct db *db, struct store_req *r)
+{
+	sqlite3_stmt *st = db_stmt(db, "UPDATE deliveries SET state = 0, updated_at = ? "
+	    "WHERE msg_id = ? AND state = 3 RETURNING recipient");
+	struct store_inbox_entry *m = &r->released;
+	int src, rc;
+
+	if (st == NULL)
+		return PU_ERR_STORE;
+	r->n_recipients = 0;
+	sqlite3_bind_int64(st, 1, now_s());
+	sqlite3_bind_blob(st, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	/* Stepped to the end whatever the count: every row is updated only then. */
+	while ((src = sqlite3_step(st)) == SQLITE_ROW)
+		if (r->n_recipients < PU_MAX_RECIPIENTS)
+			snprintf(r->recipients[r->n_recipients++], sizeof(r->recipients[0]), "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+	rc = src == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
+	db_done(db, st);
+	if (rc != PU_OK || r->n_recipients == 0)
+		return rc;
+	st = db_stmt(db, "SELECT sender, type, case_id, created_at, respond_by, content_length "
+	    "FROM messages WHERE msg_id = ?");
+	if (st == NULL)
+		return PU_ERR_STORE;
+	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
+	rc = PU_ERR_STORE;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		memcpy(m->msg_id, r->msg_id, PU_MSG_ID_LEN);
+		snprintf(m->sender, sizeof(m->sender), "%s", (const char *)sqlite3_column_text(st, 0));
+		m->type = sqlite3_column_int(st, 1);
+		snprintf(m->case_id, sizeof(m->case_id), "%s", (const char *)sqlite3_column_text(st, 2));
+		m->created_at = sqlite3_column_int64(st, 3);
+		m->respond_by = sqlite3_column_int64(st, 4);
+		m->content_length = (uint64_t)sqlite3_column_int64(st, 5);
+		rc = PU_OK;
+	}
+	db_done(db, st);
+	return rc;
+}
+
 static int
 do_receipt(struct store *s, struct db *db, struct store_req *r)
 {
@@ -955,22 +1002,8 @@ do_receipt(struct store *s, struct db *db, struct store_req *r)
 		return PU_ERR_NOT_DELIVERED;
 	if ((rc = request_leaf(s, db, r)) != PU_OK)
 		return rc;
-	if (r->releases_hold) {
-		/*
-		 * PFPNNA opened it (its receipt's MAC proves K really was wrapped for it, so a
-		 * sender cannot bypass review with a stanza that does not open).
-		 */
-		sqlite3_stmt *rel = db_stmt(db, "UPDATE deliveries SET state = 0, updated_at = ? "
-		    "WHERE msg_id = ? AND state = 3");
-		if (rel == NULL)
-			return PU_ERR_STORE;
-		sqlite3_bind_int64(rel, 1, now_s());
-		sqlite3_bind_blob(rel, 2, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
-		rc = sqlite3_step(rel) == SQLITE_DONE ? PU_OK : PU_ERR_STORE;
-		db_done(db, rel);
-		if (rc != PU_OK)
-			return rc;
-	}
+	if (r->releases_hold && (rc = release_held(db, r)) != PU_OK)
+		return rc;
 	/* Every recipient answered: the message no longer counts against the sender's quota. */
 	sqlite3_stmt *open_st = db_stmt(db, "SELECT COUNT(*) FROM deliveries WHERE msg_id = ? "
 	    "AND state IN (0, 1, 3)");

@@ -99,8 +99,10 @@ struct store_req {
 	int has_reply;
 	uint64_t content_length;
 	uint32_t chunk_count;
+	/* SUBMIT: the header's recipients; RECEIPT out: those a federal review released */
 	char recipients[PU_MAX_RECIPIENTS][STORE_AGENCY_MAX];
 	size_t n_recipients;
+	struct store_inbox_entry released;	/* RECEIPT out, with n_recipients > 0 */
 	uint64_t directory_serial;
 	int outcome;			/* RECEIPT: ReceiptOutcome */
 	int releases_hold;		/* RECEIPT: PFPNNA opened it: other recipients may now fetch */

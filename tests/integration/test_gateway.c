@@ -2111,7 +2111,7 @@ first_frame_after_inbox_request(struct tc *c, const struct fx_msg *m, int *told)
  * Connected recipients are told of a new message at once, in a NEW_MESSAGE frame of its
  * own (an INBOX is only ever the answer to INBOX_REQUEST), once until they next ask for
  * their inbox. A message held for federal review is told only to the federal
- * procuraduria.
+ * procuraduria, and to the other recipients when its OPENED receipt releases it.
  */
 static void
 g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
@@ -2120,6 +2120,7 @@ g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
 	struct seal_params p = { 0 };
 	struct tc c, fed, nle;
 	struct fx_msg m, held, more[2];
+	uint8_t mac[32];
 	int told;
 
 	(void)state;
@@ -2140,6 +2141,11 @@ g8_connected_recipients_told_held_messages_only_to_the_reviewer(void **state)
 	assert_int_equal(first_frame_after_inbox_request(&fed, &held, &told), F_NEW_MESSAGE);
 	assert_true(told);
 	assert_int_equal(first_frame_after_inbox_request(&nle, &held, &told), F_INBOX);
+	/* PFPNNA's OPENED receipt releases it: NLE is told then */
+	assert_rc(fetch_open_receipt(&fed, &H.fed, held.sealed.msg_id, mac), PU_OK);
+	assert_int_equal(first_frame_after_inbox_request(&nle, &held, &told), F_NEW_MESSAGE);
+	assert_true(told);
+	assert_int_equal(first_frame_after_inbox_request(&fed, &held, &told), F_INBOX);
 
 	/* two more before NLE asks again: told of the first only; its listing has both */
 	connect_as(&c, &H.tla);
