@@ -20,6 +20,10 @@
 #define READ_CHUNK_BYTES 65536
 #define WRITE_HIGH_WATER (4u * 1024 * 1024)	/* stop delivering above this, resume below */
 #define INBOX_DEFAULT 64
+/* A session closed for a reason waits this long for its peer to close too... */
+#define LINGER_MS 5000
+/* ...and drops this much of what the peer still sends; more, and it is reset. */
+#define LINGER_MAX_BYTES (1u << 20)
 #define INBOX_MAX 256
 
 enum tag {
@@ -29,6 +33,8 @@ enum tag {
 };
 
 static void session_resume(struct session *s);
+static void session_linger(struct session *s);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void session_process(struct session *s);
 static void delivery_next(struct session *s);
 static void session_disconnected(struct session *s);
@@ -173,10 +179,9 @@ on_written(uv_write_t *w, int status)
 		session_close(s);
 		return;
 	}
-	if (s->closing_after_flush && uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0) {
-		session_close(s);
+	/* Lingering: the end is the peer's EOF or the deadline, not our last write. */
+	if (s->closing_after_flush)
 		return;
-	}
 	/* Output drains: the peer is alive (only once ready: the handshake deadline stands). */
 	if (s->state == S_READY && !s->closing_after_flush)
 		s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
@@ -299,16 +304,57 @@ session_fail(struct session *s, int rc, const char *why)
 		session_flush(s);
 		if (s->state == S_CLOSING)
 			return;
-		/* Close once the ERROR is on the wire (5 s at most); stop reading meanwhile. */
 		s->closing_after_flush = 1;
 		s->dlv.active = 0;
-		s->deadline_ms = now_ms(s) + 5000;
-		uv_read_stop((uv_stream_t *)&s->tcp);
-		if (uv_stream_get_write_queue_size((uv_stream_t *)&s->tcp) == 0)
-			session_close(s);
+		s->deadline_ms = now_ms(s) + LINGER_MS;
+		session_linger(s);
 		return;
 	}
 	session_close(s);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	struct session *s = req->data;
+
+	/* Cancelled: the session closed meanwhile. Failed: the peer is gone. */
+	if (status < 0 && status != UV_ECANCELED)
+		session_close(s);
+}
+
+static void
+on_linger_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *b)
+{
+	struct session *s = stream->data;
+
+	(void)b;
+	if (n < 0 || (s->linger_bytes += (size_t)n) > LINGER_MAX_BYTES)
+		session_close(s);
+}
+
+/*
+ * A lingering close, as web servers make: the ERROR and close_notify go out, then our FIN
+ * (uv_shutdown waits for the writes), and what the peer still sends is read and dropped
+ * until it closes too, LINGER_MS at most. Closing with its input unread would answer it
+ * with a reset, which discards what the kernel has not yet sent (the ERROR, on a slow
+ * link) and may make the peer's stack drop what it received but was not yet read.
+ */
+static void
+session_linger(struct session *s)
+{
+	uv_stream_t *st = (uv_stream_t *)&s->tcp;
+
+	/* It no longer counts among its agency's sessions, nor is told of anything. */
+	server_agency_remove(s->srv, s);
+	s->shutdown.data = s;
+	uv_read_stop(st);
+	s->read_stopped = 1;
+	if (uv_shutdown(&s->shutdown, st, on_shutdown) != 0 ||
+	    uv_read_start(st, on_alloc, on_linger_read) != 0) {
+		session_close(s);
+		return;
+	}
 }
 
 /* ---- audit ------------------------------------------------------------------------- */
@@ -1899,7 +1945,7 @@ session_tick(struct session *s, uint64_t now)
 		    PU_ERR_DEADLINE);
 		session_close(s);
 	} else if (s->closing_after_flush) {
-		/* A peer that does not take its ERROR is not waited for. */
+		/* A peer that neither takes its ERROR nor closes is not waited for longer. */
 		session_close(s);
 	} else if (s->inflight == 0 && s->spooling == 0 && !s->paused) {
 		/* Idle: no frame, and no output taken (on_written moves the deadline too). */

@@ -75,6 +75,7 @@ struct session {
 	struct server *srv;
 	uv_tcp_t tcp;
 	uv_timer_t timer;
+	uv_shutdown_t shutdown;		/* the lingering close's half-close */
 	int open_handles;
 	struct session *corked_next;	/* in srv->corked_sessions while output_corked */
 	int output_corked;
@@ -102,7 +103,8 @@ struct session {
 	uint64_t uploads;		/* uploads begun: each submission's number */
 	struct submission sub;
 	struct delivery dlv;
-	int closing_after_flush;
+	int closing_after_flush;	/* told why, lingering until the peer closes too */
+	size_t linger_bytes;		/* dropped since then */
 };
 
 int session_accept(struct server *srv);

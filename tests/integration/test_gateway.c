@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -1604,6 +1605,38 @@ g7_submit_before_hello(void **state)
 	expect_session_failure_audited(since, "PU_ERR_FRAME_UNEXPECTED", TLA);
 }
 
+/*
+ * A peer refused while it is still sending: the gateway drops what follows, sends FIN and
+ * waits for the peer to close, so the peer reads its ERROR and then an orderly end of the
+ * TCP stream. Had it closed with that input unread, its kernel would have sent a reset
+ * (which discards whatever of the ERROR it had not sent yet): recv() below would fail with
+ * ECONNRESET instead of returning 0.
+ */
+static void
+g7_refused_while_sending_closed_without_reset(void **state)
+{
+	static uint8_t more[128 * 1024];
+	struct timeval tv = { .tv_sec = 10 };
+	struct tc c;
+	struct fx_msg m;
+	char byte;
+
+	(void)state;
+	seal_small(&H.tla, &m);
+	assert_rc(tc_connect_tls(&c, H.port, &H.tla), PU_OK);
+	send_header(&c, &m);
+	assert_rc(tc_send_raw(&c, more, sizeof(more)), PU_OK);
+	expect_error(&c, "PU_ERR_FRAME_UNEXPECTED", NULL);
+	expect_closed(&c, 3000);
+	assert_int_equal(setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	errno = 0;
+	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
+	assert_int_equal(errno, 0);
+	tc_close(&c);
+	fx_msg_free(&m);
+	assert_still_serving();
+}
+
 static void
 g7_empty_frame_before_hello(void **state)
 {
@@ -2674,6 +2707,7 @@ main(int argc, char **argv)
 		T(g6_submit_truncated),
 		/* group 7 */
 		T(g7_submit_before_hello),
+		T(g7_refused_while_sending_closed_without_reset),
 		T(g7_empty_frame_before_hello),
 		T(g7_oversized_frame_before_hello),
 		T(g7_unknown_frame_type_after_hello),
