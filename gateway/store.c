@@ -416,6 +416,9 @@ store_db_open(const char *path, struct db *db, int writer)
 	    db_open(db, path, flags, writer ? WALBUF_VFS : NULL) != PU_OK)
 		return PU_ERR_STORE;
 	sqlite3_busy_timeout(db->h, 5000);
+	/* Whichever connection closes last keeps the WAL, at its size (wal_leave_empty). */
+	int persist = 1;
+	sqlite3_file_control(db->h, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
 	/* SQLite quietly opens a file it may not write read-only: the writer must refuse. */
 	if (writer && sqlite3_db_readonly(db->h, "main") == 1)
 		return PU_ERR_STORE_READONLY;
@@ -450,11 +453,10 @@ store_db_open(const char *path, struct db *db, int writer)
  * overwritten 131 µs. Under a steady load the WAL grows to about 256 MiB and is then
  * overwritten in place (wal_restart); given that size at start (260 MiB by default: 65,536
  * frames of 4,120 bytes and the tail the writer copies), it does not append. SQLite reads a
- * WAL only up to its last valid commit: zeros after it are no frames. SQLite deletes the
- * WAL when a gateway stops cleanly (kept, it would be read whole again and copied into the
- * database once more at the next start), so a start after a clean stop writes it again; a
- * start after a crash finds it at its size. At most a quarter of the free space; a failure
- * leaves the file as it was.
+ * WAL only up to its last valid commit: zeros after it are no frames. A clean stop leaves
+ * the WAL at its size (wal_leave_empty), and so does a crash: only a new database, or a
+ * WAL deleted by another program's connection, is written here. At most a quarter of the
+ * free space; a failure leaves the file as it was.
  */
 static void
 wal_presize(const struct store *s, const char *db_path)
@@ -1382,6 +1384,28 @@ wal_restart(struct store *s, struct db *db)
 }
 
 /*
+ * A clean stop leaves the WAL at the size wal_presize gave it, with one frame in it: every
+ * frame is copied into the database (RESTART also waits out readers), then one commit
+ * starts the WAL over with new salts, which void the stale frames behind it. The next start
+ * reads that one frame, not hundreds of MiB, and writes no zeros. Should the copy not
+ * complete, the WAL is kept whole and the next start recovers it, as after a crash.
+ */
+static void
+wal_leave_empty(struct db *db)
+{
+	char sql[64];
+	int frames = 0, copied = 0;
+
+	if (sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_RESTART, &frames,
+	    &copied) != SQLITE_OK || frames != copied)
+		return;
+	/* The smallest commit there is: the layout's number, written again. */
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	if (db_run(db, sql) != PU_OK)
+		log_warn("store", "event=wal-restart-failed");
+}
+
+/*
  * Write out what a checkpoint copied into the database file, a slice at a time, each
  * written before the next is started. A commit's fdatasync then waits behind one slice at
  * most: handed to the disk at once, the tens of megabytes of one copy held commits up
@@ -1707,6 +1731,8 @@ worker_main(void *arg)
 		}
 		done_push_list(s, batch);
 	}
+	if (writer)
+		wal_leave_empty(&w->db);
 	return NULL;
 }
 
@@ -1866,8 +1892,8 @@ store_open(struct store **out, const char *data_dir, uv_loop_t *loop,
 	spool_recover(s);
 	/*
 	 * Kept open until the workers have theirs: the last connection to close copies the
-	 * WAL into the database and deletes it, and the WAL would lose the size wal_presize
-	 * gave it at every start, not only after a clean stop.
+	 * whole WAL into the database, which after a crash would hold the start up (the
+	 * reader copies it in the background instead).
 	 */
 	struct db boot = s->writer.db;
 	memset(&s->writer.db, 0, sizeof(s->writer.db));

@@ -608,19 +608,19 @@ db_save(const char *suffix, int restore)
 
 	db_path(path, sizeof(path));
 	/*
-	 * A clean stop leaves no WAL behind: the main file is the whole database. Putting an
-	 * older copy back forks the log from what the auditor's client saw of the tampered
-	 * one, so its client.db forgets that checkpoint (audit.state is kept: the runs that
-	 * failed never updated it).
+	 * The main file and the WAL a clean stop leaves (the index, -shm, is rebuilt from
+	 * them). Putting an older copy back forks the log from what the auditor's client saw
+	 * of the tampered one, so its client.db forgets that checkpoint (audit.state is kept:
+	 * the runs that failed never updated it).
 	 */
 	if (restore)
 		forget_trusted();
 	if (restore)
-		snprintf(cmd, sizeof(cmd), "rm -f '%s-wal' '%s-shm' && cp '%s.%s' '%s'", path, path,
-		    path, suffix, path);
+		snprintf(cmd, sizeof(cmd), "rm -f '%s-shm' && cp '%s.%s' '%s' && "
+		    "cp '%s-wal.%s' '%s-wal'", path, path, suffix, path, path, suffix, path);
 	else
-		snprintf(cmd, sizeof(cmd), "test ! -s '%s-wal' && cp '%s' '%s.%s'", path, path, path,
-		    suffix);
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s.%s' && cp '%s-wal' '%s-wal.%s'", path, path,
+		    suffix, path, path, suffix);
 	assert_int_equal(system(cmd), 0);
 }
 

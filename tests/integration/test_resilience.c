@@ -760,6 +760,62 @@ data_dir_with_a_message(struct fx_msg *m)
 	assert_int_equal(harness_stop(&H), 0);
 }
 
+/* The salts (8 bytes) at off of a WAL: its header's, which each frame must carry to count. */
+static void
+wal_salts_at(int fd, off_t off, uint8_t salts[8])
+{
+	assert_int_equal(pread(fd, salts, 8, off), 8);
+}
+
+/*
+ * A clean stop leaves the WAL at its presized length, holding one frame: the frames behind
+ * it carry older salts, so SQLite reads no further at the next start, which writes no
+ * zeros either. Everything stored is there after it, and it stops and starts so again.
+ */
+static void
+r_clean_stop_leaves_the_wal_sized_with_one_frame(void **state)
+{
+	char wal[1200], why[AVERIFY_PROBLEM_MAX];
+	uint8_t head[8], first[8], second[8], page_size[4];
+	struct fx_msg m;
+	struct stat st;
+	struct tc nle;
+	int fd;
+
+	(void)state;
+	data_dir_with_a_message(&m);
+	data_path(wal, sizeof(wal), "puente.db-wal");
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(stat(wal, &st), 0);
+		assert_true(st.st_size >= 4 * MIB);	/* HARNESS_WAL_PRESIZE */
+		assert_true((fd = open(wal, O_RDONLY | O_CLOEXEC)) >= 0);
+		assert_int_equal(pread(fd, page_size, 4, 8), 4);
+		/* a 32-byte header, then frames: a 24-byte header (salts at 8) and a page */
+		off_t frame = 24 + ((off_t)page_size[0] << 24 | (off_t)page_size[1] << 16 |
+		    (off_t)page_size[2] << 8 | page_size[3]);
+		wal_salts_at(fd, 16, head);
+		wal_salts_at(fd, 32 + 8, first);
+		wal_salts_at(fd, 32 + frame + 8, second);
+		close(fd);
+		assert_memory_equal(first, head, 8);
+		assert_memory_not_equal(second, head, 8);
+
+		long log0 = log_size();
+		harness_start(&H);
+		assert_int_equal(log_lines(log0, "event=wal-presized", NULL, 0), 0);
+		connect_as(&nle, &H.nle);
+		assert_true(inbox_lists(&nle, m.sealed.msg_id));
+		tc_close(&nle);
+		assert_int_equal(harness_stop(&H), 0);
+	}
+	harness_start(&H);
+	connect_as(&nle, &H.nle);
+	fetch_same(&nle, &H.nle, &m);
+	tc_close(&nle);
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_OK);
+	fx_msg_free(&m);
+}
+
 static void
 set_immutable(const char *path, int on)
 {
@@ -1068,6 +1124,7 @@ main(int argc, char **argv)
 		T(r_slow_reader_memory_bounded),
 		T(r_full_disk),
 		T(r_commit_fails_after_the_upload),
+		T(r_clean_stop_leaves_the_wal_sized_with_one_frame),
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
 		T(r_database_of_another_layout),
