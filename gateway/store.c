@@ -931,6 +931,19 @@ do_delivered(struct store *s, struct db *db, struct store_req *r)
 	return rc;
 }
 
+/* An inbox entry from a row of STORE_INBOX_COLUMNS (store.h). */
+static void
+inbox_entry_read(sqlite3_stmt *st, struct store_inbox_entry *e)
+{
+	memcpy(e->msg_id, sqlite3_column_blob(st, 0), PU_MSG_ID_LEN);
+	snprintf(e->sender, sizeof(e->sender), "%s", (const char *)sqlite3_column_text(st, 1));
+	e->type = sqlite3_column_int(st, 2);
+	snprintf(e->case_id, sizeof(e->case_id), "%s", (const char *)sqlite3_column_text(st, 3));
+	e->created_at = sqlite3_column_int64(st, 4);
+	e->respond_by = sqlite3_column_int64(st, 5);
+	e->content_length = (uint64_t)sqlite3_column_int64(st, 6);
+}
+
 /*
  * PFPNNA opened it (its receipt's MAC proves K really was wrapped for it, so a sender
  * cannot bypass review with a stanza that does not open): the other recipients may now
@@ -958,20 +971,13 @@ release_held(struct db *db, struct store_req *r)
 	db_done(db, st);
 	if (rc != PU_OK || r->n_recipients == 0)
 		return rc;
-	st = db_stmt(db, "SELECT sender, type, case_id, created_at, respond_by, content_length "
-	    "FROM messages WHERE msg_id = ?");
+	st = db_stmt(db, "SELECT " STORE_INBOX_COLUMNS " FROM messages m WHERE msg_id = ?");
 	if (st == NULL)
 		return PU_ERR_STORE;
 	sqlite3_bind_blob(st, 1, r->msg_id, PU_MSG_ID_LEN, SQLITE_STATIC);
 	rc = PU_ERR_STORE;
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		memcpy(m->msg_id, r->msg_id, PU_MSG_ID_LEN);
-		snprintf(m->sender, sizeof(m->sender), "%s", (const char *)sqlite3_column_text(st, 0));
-		m->type = sqlite3_column_int(st, 1);
-		snprintf(m->case_id, sizeof(m->case_id), "%s", (const char *)sqlite3_column_text(st, 2));
-		m->created_at = sqlite3_column_int64(st, 3);
-		m->respond_by = sqlite3_column_int64(st, 4);
-		m->content_length = (uint64_t)sqlite3_column_int64(st, 5);
+		inbox_entry_read(st, m);
 		rc = PU_OK;
 	}
 	db_done(db, st);
@@ -1511,14 +1517,7 @@ do_inbox(struct db *db, struct store_req *r)
 	sqlite3_bind_int64(st, 2, now_s());
 	sqlite3_bind_int(st, 3, (int)r->limit);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		struct store_inbox_entry *e = &r->entries[r->n_entries++];
-		memcpy(e->msg_id, sqlite3_column_blob(st, 0), PU_MSG_ID_LEN);
-		snprintf(e->sender, sizeof(e->sender), "%s", (const char *)sqlite3_column_text(st, 1));
-		e->type = sqlite3_column_int(st, 2);
-		snprintf(e->case_id, sizeof(e->case_id), "%s", (const char *)sqlite3_column_text(st, 3));
-		e->created_at = sqlite3_column_int64(st, 4);
-		e->respond_by = sqlite3_column_int64(st, 5);
-		e->content_length = (uint64_t)sqlite3_column_int64(st, 6);
+		inbox_entry_read(st, &r->entries[r->n_entries++]);
 	}
 	if (step != SQLITE_DONE)
 		rc = PU_ERR_STORE;

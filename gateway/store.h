@@ -31,9 +31,10 @@
  * arrival order and stops at the limit, whatever the backlog; here so that a test can ask
  * SQLite for its plan (test_resilience).
  */
+#define STORE_INBOX_COLUMNS \
+	"m.msg_id, m.sender, m.type, m.case_id, m.created_at, m.respond_by, m.content_length"
 #define STORE_INBOX_SQL \
-	"SELECT m.msg_id, m.sender, m.type, m.case_id, m.created_at, m.respond_by, " \
-	"m.content_length FROM deliveries d CROSS JOIN messages m " \
+	"SELECT " STORE_INBOX_COLUMNS " FROM deliveries d CROSS JOIN messages m " \
 	"ON m.seq = d.seq AND m.msg_id = d.msg_id " \
 	"WHERE d.recipient = ? AND d.state < 2 AND m.expires_at > ? ORDER BY d.seq LIMIT ?"
 
