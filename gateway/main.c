@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -75,6 +76,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 64;
 	}
+	/* What the gateway creates (database, WAL, spool files) is readable by its user only. */
+	umask(077);
 	if ((rc = config_load(path, &cfg, err, sizeof(err))) != PU_OK) {
 		fprintf(stderr, "%s\n", err);
 		return rc == PU_ERR_NOT_FOUND ? 66 : 78;

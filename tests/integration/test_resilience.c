@@ -775,7 +775,7 @@ wal_salts_at(int fd, off_t off, uint8_t salts[8])
 static void
 r_clean_stop_leaves_the_wal_sized_with_one_frame(void **state)
 {
-	char wal[1200], why[AVERIFY_PROBLEM_MAX];
+	char wal[1200], db[1200], why[AVERIFY_PROBLEM_MAX];
 	uint8_t head[8], first[8], second[8], page_size[4];
 	struct fx_msg m;
 	struct stat st;
@@ -785,9 +785,13 @@ r_clean_stop_leaves_the_wal_sized_with_one_frame(void **state)
 	(void)state;
 	data_dir_with_a_message(&m);
 	data_path(wal, sizeof(wal), "puente.db-wal");
+	data_path(db, sizeof(db), "puente.db");
 	for (int round = 0; round < 2; round++) {
 		assert_int_equal(stat(wal, &st), 0);
 		assert_true(st.st_size >= 4 * MIB);	/* HARNESS_WAL_PRESIZE */
+		assert_int_equal(st.st_mode & 0777, 0600);	/* the gateway's user's alone */
+		assert_int_equal(stat(db, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
 		assert_true((fd = open(wal, O_RDONLY | O_CLOEXEC)) >= 0);
 		assert_int_equal(pread(fd, page_size, 4, 8), 4);
 		/* a 32-byte header, then frames: a 24-byte header (salts at 8) and a page */
