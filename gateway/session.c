@@ -183,7 +183,7 @@ on_written(uv_write_t *w, int status)
 	if (s->closing_after_flush)
 		return;
 	/* Output drains: the peer is alive (only once ready: the handshake deadline stands). */
-	if (s->state == S_READY && !s->closing_after_flush)
+	if (s->state == S_READY)
 		s->deadline_ms = now_ms(s) + (uint64_t)s->srv->cfg.idle_timeout_s * 1000;
 	if (s->dlv.active && !s->dlv.reading)
 		delivery_next(s);
@@ -351,10 +351,8 @@ session_linger(struct session *s)
 	uv_read_stop(st);
 	s->read_stopped = 1;
 	if (uv_shutdown(&s->shutdown, st, on_shutdown) != 0 ||
-	    uv_read_start(st, on_alloc, on_linger_read) != 0) {
+	    uv_read_start(st, on_alloc, on_linger_read) != 0)
 		session_close(s);
-		return;
-	}
 }
 
 /* ---- audit ------------------------------------------------------------------------- */
