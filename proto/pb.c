@@ -2,18 +2,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.pb-c.h"
+#include "casefile.pb-c.h"
+#include "directory.pb-c.h"
+#include "envelope.pb-c.h"
+#include "frames.pb-c.h"
+#include "keyfile.pb-c.h"
 #include "pb.h"
 #include "pu_err.h"
+#include "receipts.pb-c.h"
 
 const struct pb_limits pb_limits_wire = { 256, 64, 16 };
 const struct pb_limits pb_limits_case = { 16384, 64, 1024 };
 
 /*
- * Fields whose bound differs from the defaults. Matched on the message's full name and
- * the field name; max applies to a string or bytes length, count to a repeated field.
+ * Fields whose bound differs from the defaults. Matched on the message's descriptor (a
+ * misspelt message does not compile) and the field name (pb_limits_self_check finds a
+ * misspelt one); max applies to a string or bytes length, count to a repeated field.
  */
 struct field_limit {
-	const char *message;
+	const ProtobufCMessageDescriptor *message;
 	const char *field;
 	size_t max;
 	size_t count;
@@ -23,50 +31,50 @@ struct field_limit {
 #define MiB (1024u * 1024u)
 
 static const struct field_limit field_limits[] = {
-	{ "puente.SignedHeader", "core", 16 * KiB, 0 },
-	{ "puente.SignedHeader", "manifest", 4096 * 34, 0 },
-	{ "puente.Manifest", "chunk_hashes", 32, 4096 },
-	{ "puente.Chunk", "data", 1 * MiB + 17, 0 },
-	{ "puente.Signed", "body", 64 * KiB, 0 },
-	{ "puente.GatewayReceipt", "checkpoint", 4 * KiB, 0 },
-	{ "puente.GatewayReceipt", "inclusion_proof", 32, 64 },
-	{ "puente.GatewayReceipt", "audit_entry", 64 * KiB + 1024, 0 },
-	{ "puente.Ack", "audit_entry", 64 * KiB + 1024, 0 },
-	{ "puente.NonDeliveryNotice", "undelivered", 256, 16 },
-	{ "puente.SignedDirectory", "directory", 4 * MiB, 0 },
-	{ "puente.Directory", "agencies", 0, 4096 },
-	{ "puente.Directory", "witnesses", 256, 64 },
-	{ "puente.Agency", "may_send", 0, 64 },
-	{ "puente.Agency", "may_receive", 0, 64 },
-	{ "puente.Agency", "keys", 0, 64 },
-	{ "puente.RolePolicy", "may_send", 0, 64 },
-	{ "puente.RolePolicy", "may_receive", 0, 64 },
-	{ "puente.Hello", "checkpoint", 4 * KiB, 0 },
-	{ "puente.Welcome", "directory", 4 * MiB, 0 },
-	{ "puente.Welcome", "checkpoint", 4 * KiB, 0 },
-	{ "puente.Welcome", "consistency_proof", 32, 65 },
-	{ "puente.Error", "message", 1 * KiB, 0 },
-	{ "puente.Ack", "checkpoint", 4 * KiB, 0 },
-	{ "puente.Ack", "inclusion_proof", 32, 64 },
-	{ "puente.AuditAnswer", "checkpoint", 4 * KiB, 0 },
-	{ "puente.AuditAnswer", "consistency_proof", 32, 65 },
-	{ "puente.AuditAnswer", "records", 0, 1000 },
-	{ "puente.AuditAnswer", "checkpoints", 4 * KiB, 1000 },
-	{ "puente.AuditRecord", "entry", 64 * KiB + 1024, 0 },
-	{ "puente.AuditAnswer", "witnessed", 4 * KiB, 0 },
-	{ "puente.GatewayReceipt", "witnessed", 4 * KiB, 0 },
-	{ "puente.CheckpointAnswer", "checkpoint", 4 * KiB, 0 },
-	{ "puente.CheckpointAnswer", "consistency_proof", 32, 65 },
-	{ "puente.CheckpointAnswer", "witnessed", 4 * KiB, 0 },
-	{ "puente.Cosignature", "note", 4 * KiB, 0 },
-	{ "puente.AuditRecord", "inclusion_proof", 32, 64 },
-	{ "puente.Inbox", "entries", 0, 256 },
-	{ "puente.Receipts", "receipts", 64 * KiB, 16 },
-	{ "puente.AuditEntry", "statement", 64 * KiB, 0 },
-	{ "puente.CaseMessage", "summary", 64 * KiB, 0 },
-	{ "puente.CaseMessage", "attachments", 0, 256 },
-	{ "puente.Attachment", "name", 1 * KiB, 0 },
-	{ "puente.SecretKeyFile", "secret", 4 * KiB, 0 },
+	{ &puente__signed_header__descriptor, "core", 16 * KiB, 0 },
+	{ &puente__signed_header__descriptor, "manifest", 4096 * 34, 0 },
+	{ &puente__manifest__descriptor, "chunk_hashes", 32, 4096 },
+	{ &puente__chunk__descriptor, "data", 1 * MiB + 17, 0 },
+	{ &puente__signed__descriptor, "body", 64 * KiB, 0 },
+	{ &puente__gateway_receipt__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__gateway_receipt__descriptor, "inclusion_proof", 32, 64 },
+	{ &puente__gateway_receipt__descriptor, "audit_entry", 64 * KiB + 1024, 0 },
+	{ &puente__ack__descriptor, "audit_entry", 64 * KiB + 1024, 0 },
+	{ &puente__non_delivery_notice__descriptor, "undelivered", 256, 16 },
+	{ &puente__signed_directory__descriptor, "directory", 4 * MiB, 0 },
+	{ &puente__directory__descriptor, "agencies", 0, 4096 },
+	{ &puente__directory__descriptor, "witnesses", 256, 64 },
+	{ &puente__agency__descriptor, "may_send", 0, 64 },
+	{ &puente__agency__descriptor, "may_receive", 0, 64 },
+	{ &puente__agency__descriptor, "keys", 0, 64 },
+	{ &puente__role_policy__descriptor, "may_send", 0, 64 },
+	{ &puente__role_policy__descriptor, "may_receive", 0, 64 },
+	{ &puente__hello__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__welcome__descriptor, "directory", 4 * MiB, 0 },
+	{ &puente__welcome__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__welcome__descriptor, "consistency_proof", 32, 65 },
+	{ &puente__error__descriptor, "message", 1 * KiB, 0 },
+	{ &puente__ack__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__ack__descriptor, "inclusion_proof", 32, 64 },
+	{ &puente__audit_answer__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__audit_answer__descriptor, "consistency_proof", 32, 65 },
+	{ &puente__audit_answer__descriptor, "records", 0, 1000 },
+	{ &puente__audit_answer__descriptor, "checkpoints", 4 * KiB, 1000 },
+	{ &puente__audit_record__descriptor, "entry", 64 * KiB + 1024, 0 },
+	{ &puente__audit_answer__descriptor, "witnessed", 4 * KiB, 0 },
+	{ &puente__gateway_receipt__descriptor, "witnessed", 4 * KiB, 0 },
+	{ &puente__checkpoint_answer__descriptor, "checkpoint", 4 * KiB, 0 },
+	{ &puente__checkpoint_answer__descriptor, "consistency_proof", 32, 65 },
+	{ &puente__checkpoint_answer__descriptor, "witnessed", 4 * KiB, 0 },
+	{ &puente__cosignature__descriptor, "note", 4 * KiB, 0 },
+	{ &puente__audit_record__descriptor, "inclusion_proof", 32, 64 },
+	{ &puente__inbox__descriptor, "entries", 0, 256 },
+	{ &puente__receipts__descriptor, "receipts", 64 * KiB, 16 },
+	{ &puente__audit_entry__descriptor, "statement", 64 * KiB, 0 },
+	{ &puente__case_message__descriptor, "summary", 64 * KiB, 0 },
+	{ &puente__case_message__descriptor, "attachments", 0, 256 },
+	{ &puente__attachment__descriptor, "name", 1 * KiB, 0 },
+	{ &puente__secret_key_file__descriptor, "secret", 4 * KiB, 0 },
 };
 
 #define N_FIELD_LIMITS (sizeof(field_limits) / sizeof(field_limits[0]))
@@ -86,8 +94,18 @@ message_limits_find(const ProtobufCMessageDescriptor *d, struct message_limits *
 {
 	ml->n = 0;
 	for (size_t i = 0; i < N_FIELD_LIMITS; i++)
-		if (strcmp(field_limits[i].message, d->name) == 0)
+		if (field_limits[i].message == d)
 			ml->of[ml->n++] = &field_limits[i];
+}
+
+int
+pb_limits_self_check(void)
+{
+	for (size_t i = 0; i < N_FIELD_LIMITS; i++)
+		if (protobuf_c_message_descriptor_get_field_by_name(field_limits[i].message,
+		    field_limits[i].field) == NULL)
+			return PU_ERR_INTERNAL;
+	return PU_OK;
 }
 
 static const struct field_limit *

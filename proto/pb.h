@@ -29,6 +29,8 @@ extern const struct pb_limits pb_limits_case;
  * Decode len bytes as a message of type d. On success *out owns the message (free with
  * pb_free). budget bounds the memory the decoder may allocate.
  */
+/* PU_OK when every field the table of bounds names is a field of its message. */
+int pb_limits_self_check(void);
 int pb_decode(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len,
     const struct pb_limits *lim, size_t budget, ProtobufCMessage **out);
 void pb_free(void *msg);

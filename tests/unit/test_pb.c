@@ -841,6 +841,14 @@ string_limit_counts_bytes_not_characters(void **state)
 	expect_refused_wr(&puente__error__descriptor, &w, PU_ERR_PB_LIMIT);
 }
 
+/* Every field the table of bounds names exists: a misspelt one would bound nothing. */
+static void
+limit_table_names_real_fields(void **state)
+{
+	(void)state;
+	assert_int_equal(pb_limits_self_check(), PU_OK);
+}
+
 static void
 case_limits_allow_longer_text_than_wire_limits(void **state)
 {
@@ -1362,6 +1370,7 @@ main(void)
 		cmocka_unit_test(error_message_over_1k_refused),
 		cmocka_unit_test(default_string_over_256_refused),
 		cmocka_unit_test(string_limit_counts_bytes_not_characters),
+		cmocka_unit_test(limit_table_names_real_fields),
 		cmocka_unit_test(case_limits_allow_longer_text_than_wire_limits),
 		cmocka_unit_test(default_bytes_over_64_refused),
 		cmocka_unit_test(manifest_hash_over_32_bytes_refused),
