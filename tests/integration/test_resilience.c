@@ -820,6 +820,57 @@ r_clean_stop_leaves_the_wal_sized_with_one_frame(void **state)
 	fx_msg_free(&m);
 }
 
+/*
+ * One sender cannot fill the disk (THREATS.md group 20): past sender_quota_bytes of queued
+ * ciphertext its messages are refused (PU_ERR_QUOTA, nothing stored) while another agency
+ * still sends, and an upload larger than the whole quota is refused at its header, before
+ * a chunk reaches the disk. Once the recipient receipts one, there is room again.
+ */
+static void
+r_sender_over_its_quota_others_unaffected(void **state)
+{
+	static const char *const to_nle[] = { NLE };
+	struct fx_msg m[4], other, big;
+	struct tc tla, tab, nle;
+	char code[64];
+
+	(void)state;
+	assert_int_equal(harness_stop(&H), 0);
+	harness_conf(&H, "sender_quota_bytes 1M");
+	harness_start(&H);
+	harness_conf(&H, "sender_quota_bytes 8G");	/* for the starts after */
+	connect_as(&tla, &H.tla);
+	for (int i = 0; i < 4; i++)
+		seal(&H.tla, &m[i], to_nle, 1, 300 * 1024);
+	for (int i = 0; i < 3; i++)
+		submit_ok(&tla, &m[i]);
+	submit_refused(&tla, &m[3], code, sizeof(code));
+	assert_string_equal(code, "PU_ERR_QUOTA");
+	seal(&H.tla, &big, to_nle, 1, 2 * MIB);
+	submit_refused(&tla, &big, code, sizeof(code));
+	assert_string_equal(code, "PU_ERR_QUOTA");
+	assert_int_equal(spool_parts(), 0);
+
+	connect_as(&tab, &H.tab);
+	seal(&H.tab, &other, to_nle, 1, 300 * 1024);
+	submit_ok(&tab, &other);
+	tc_close(&tab);
+
+	connect_as(&nle, &H.nle);
+	assert_false(inbox_lists(&nle, m[3].sealed.msg_id));
+	assert_false(inbox_lists(&nle, big.sealed.msg_id));
+	assert_true(inbox_lists(&nle, other.sealed.msg_id));
+	fetch_same(&nle, &H.nle, &m[0]);
+	submit_ok(&tla, &m[3]);
+	assert_true(inbox_lists(&nle, m[3].sealed.msg_id));
+	tc_close(&nle);
+	tc_close(&tla);
+	for (int i = 0; i < 4; i++)
+		fx_msg_free(&m[i]);
+	fx_msg_free(&other);
+	fx_msg_free(&big);
+}
+
 static void
 set_immutable(const char *path, int on)
 {
@@ -1129,6 +1180,7 @@ main(int argc, char **argv)
 		T(r_full_disk),
 		T(r_commit_fails_after_the_upload),
 		T(r_clean_stop_leaves_the_wal_sized_with_one_frame),
+		T(r_sender_over_its_quota_others_unaffected),
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
 		T(r_database_of_another_layout),
