@@ -917,6 +917,82 @@ seal_pipelined(struct fx_msg m[PIPELINED], const int *forged, struct buf *out)
 	}
 }
 
+/* The next GATEWAY_RECEIPT on c (NEW_MESSAGE notices skipped): malloc'd into *r. */
+static void
+next_receipt(struct tc *c, uint8_t **r, size_t *len)
+{
+	uint8_t type;
+
+	for (;;) {
+		assert_rc(tc_recv(c, &type, r, len, 10000), PU_OK);
+		if (type != F_NEW_MESSAGE)
+			break;
+		free(*r);
+	}
+	if (type != PUENTE__FRAME_TYPE__FRAME_TYPE_GATEWAY_RECEIPT)
+		fail_msg("wanted a receipt, got frame type %u", type);
+}
+
+/*
+ * Which of the messages m a receipt proves stored (it must prove one): answers to pipelined
+ * submissions need not come in their order (PROTOCOL.md §2.1 step 3).
+ */
+static int
+receipt_of(const struct fx_msg m[PIPELINED], const uint8_t *r, size_t len)
+{
+	for (int j = 0; j < PIPELINED; j++)
+		if (harness_receipt_check(&H, &m[j], r, len, NULL) == PU_OK)
+			return j;
+	fail_msg("a receipt that proves none of the messages sent");
+	return -1;
+}
+
+/*
+ * The same messages sent on two sessions at once (THREATS.md group 18), most in one commit
+ * batch: each stored once, and both sessions get one receipt for each that verifies, both
+ * for the same leaf (the later finds the earlier's row, in the batch's own transaction or
+ * a committed one, and is answered as a retry).
+ */
+static void
+g4_same_messages_on_two_sessions_at_once(void **state)
+{
+	struct fx_msg m[PIPELINED];
+	uint8_t *got[2][PIPELINED] = { { NULL } };
+	size_t len[2][PIPELINED];
+	struct buf out;
+	struct tc c[2];
+
+	(void)state;
+	seal_pipelined(m, NULL, &out);
+	for (int k = 0; k < 2; k++)
+		connect_as(&c[k], &H.tla);
+	for (int k = 0; k < 2; k++)
+		assert_rc(tc_send_raw(&c[k], out.data, out.len), PU_OK);
+	for (int k = 0; k < 2; k++) {
+		for (int i = 0; i < PIPELINED; i++) {
+			uint8_t *r;
+			size_t n;
+			next_receipt(&c[k], &r, &n);
+			int j = receipt_of(m, r, n);
+			assert_null(got[k][j]);		/* one answer per submission */
+			got[k][j] = r;
+			len[k][j] = n;
+		}
+		tc_close(&c[k]);
+	}
+	sqlite3 *db = db_open_ro();
+	for (int j = 0; j < PIPELINED; j++) {
+		assert_true(harness_same_leaf(got[0][j], len[0][j], got[1][j], len[1][j]));
+		assert_int_equal(db_count_message(db, m[j].sealed.msg_id), 1);
+		free(got[0][j]);
+		free(got[1][j]);
+		fx_msg_free(&m[j]);
+	}
+	sqlite3_close(db);
+	buf_free(&out);
+	assert_still_serving();
+}
+
 static void
 g1_forgeries_among_pipelined_messages(void **state)
 {
@@ -2691,6 +2767,7 @@ main(int argc, char **argv)
 		T(g4_retry_same_header),
 		T(g4_same_msg_id_other_header),
 		T(g4_msg_id_reused_by_another_agency),
+		T(g4_same_messages_on_two_sessions_at_once),
 		T(g4_created_too_far_in_the_future),
 		T(g4_already_expired),
 		T(g4_lifetime_over_seven_days),
