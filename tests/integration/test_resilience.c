@@ -871,6 +871,77 @@ r_sender_over_its_quota_others_unaffected(void **state)
 	fx_msg_free(&big);
 }
 
+/*
+ * A message that expires in the queue (THREATS.md group 20): it leaves the recipient's
+ * inbox, and its sender's next session is sent a NON_DELIVERY, signed with the gateway's
+ * RECEIPT key, naming it and the recipient that never receipted. A retry of it after its
+ * expiry (group 18) gets the original receipt, not PU_ERR_EXPIRED.
+ */
+static void
+r_message_expired_in_the_queue(void **state)
+{
+	static const char *const to_nle[] = { NLE };
+	struct seal_params p = { 0 };
+	const Puente__Agency *gw = directory_find_agency(&H.tla.dir_loaded, GW);
+	Puente__NonDeliveryNotice *nd = NULL;
+	ProtobufCMessage *body;
+	uint8_t *r1, *r2, type, *frame = NULL;
+	size_t l1, l2, len;
+	struct fx_msg m;
+	struct tc tla, nle;
+	char err[64];
+	long expired = 0;
+
+	(void)state;
+	assert_int_equal(harness_stop(&H), 0);
+	harness_conf(&H, "sweep_interval_s 1");
+	harness_start(&H);
+	harness_conf(&H, "sweep_interval_s 60");	/* for the starts after */
+	p.expires_at = (int64_t)time(NULL) + 3;
+	assert_rc(tc_seal(&H.tla, &m, to_nle, 1, T_CASE, 4096, &p), PU_OK);
+	connect_as(&tla, &H.tla);
+	assert_rc(tc_submit(&tla, &m, &r1, &l1, err, sizeof(err)), PU_OK);
+	tc_close(&tla);
+	connect_as(&nle, &H.nle);
+	assert_true(inbox_lists(&nle, m.sealed.msg_id));
+	tc_close(&nle);
+
+	/* each session after the sweep took it is told, right after WELCOME */
+	for (int tries = 0; nd == NULL && tries < 20; tries++) {
+		sleep_ms(500);
+		connect_as(&tla, &H.tla);
+		if (tc_recv(&tla, &type, &frame, &len, 300) == PU_OK) {
+			assert_int_equal(type, PUENTE__FRAME_TYPE__FRAME_TYPE_NON_DELIVERY);
+			assert_non_null(gw);
+			assert_rc(signed_verify(frame, len, PU_CTX_NON_DELIVERY,
+			    &puente__non_delivery_notice__descriptor, gw,
+			    PUENTE__KEY_PURPOSE__KEY_PURPOSE_RECEIPT, &body), PU_OK);
+			nd = (Puente__NonDeliveryNotice *)body;
+			free(frame);
+		} else {
+			tc_close(&tla);
+		}
+	}
+	assert_non_null(nd);
+	assert_int_equal(nd->msg_id.len, PU_MSG_ID_LEN);
+	assert_memory_equal(nd->msg_id.data, m.sealed.msg_id, PU_MSG_ID_LEN);
+	assert_int_equal(nd->n_undelivered, 1);
+	assert_string_equal(nd->undelivered[0], NLE);
+	pb_free(nd);
+	assert_int_equal(harness_metric(&H, "puente_messages_expired_total", &expired), 0);
+	assert_int_equal(expired, 1);
+
+	assert_rc(tc_submit(&tla, &m, &r2, &l2, err, sizeof(err)), PU_OK);
+	assert_true(harness_same_leaf(r1, l1, r2, l2));
+	tc_close(&tla);
+	connect_as(&nle, &H.nle);
+	assert_false(inbox_lists(&nle, m.sealed.msg_id));
+	tc_close(&nle);
+	free(r1);
+	free(r2);
+	fx_msg_free(&m);
+}
+
 static void
 set_immutable(const char *path, int on)
 {
@@ -1181,6 +1252,7 @@ main(int argc, char **argv)
 		T(r_commit_fails_after_the_upload),
 		T(r_clean_stop_leaves_the_wal_sized_with_one_frame),
 		T(r_sender_over_its_quota_others_unaffected),
+		T(r_message_expired_in_the_queue),
 		T(r_read_only_data_dir),
 		T(r_read_only_database),
 		T(r_database_of_another_layout),
