@@ -1514,6 +1514,44 @@ g5_chunk_refused_then_resent(void **state)
 }
 
 /*
+ * The directory replaced between the checks at the header and the commit (THREATS.md group
+ * 17): the recipient is suspended while the chunks are on their way. Keys and policy are
+ * checked again at the last chunk against the directory then in force: refused, nothing
+ * stored, no upload file left behind.
+ */
+static void
+g17_recipient_suspended_during_the_upload(void **state)
+{
+	static const char *const to_tab[] = { TAB };
+	long serial = 0, now_serial = 0;
+	struct fx_msg m;
+	struct tc c;
+
+	(void)state;
+	seal(&H.tla, &m, to_tab, 1, T_CASE, THREE_CHUNKS, NULL);
+	connect_as(&c, &H.tla);
+	send_header(&c, &m);
+	send_chunk(&c, &m, 0);
+	assert_int_equal(harness_metric(&H, "puente_directory_serial", &serial), 0);
+	assert_int_equal(harness_keys(&H, "suspend --id " TAB), 0);
+	harness_publish(&H);
+	for (int i = 0; i < SETTLE_POLLS && now_serial <= serial; i++) {
+		assert_int_equal(harness_metric(&H, "puente_directory_serial", &now_serial), 0);
+		sleep_ms(10);
+	}
+	assert_true(now_serial > serial);
+	send_chunk(&c, &m, 1);
+	send_chunk(&c, &m, 2);
+	expect_error(&c, "PU_ERR_AGENCY_SUSPENDED", m.sealed.msg_id);
+	tc_close(&c);
+	assert_nothing_stored(m.sealed.msg_id);
+	assert_int_equal(harness_keys(&H, "reinstate --id " TAB), 0);
+	harness_publish(&H);
+	fx_msg_free(&m);
+	assert_still_serving();
+}
+
+/*
  * The same upload sent twice at once on one session: the second is received while the
  * first is being committed, in a spool file of its own, and both get the receipt.
  */
@@ -2775,6 +2813,7 @@ main(int argc, char **argv)
 		T(g5_chunk_hash_not_in_manifest),
 		T(g5_chunk_refused_then_resent),
 		T(g5_upload_sent_twice_at_once),
+		T(g17_recipient_suspended_during_the_upload),
 		T(g5_chunk_out_of_order),
 		T(g5_chunk_larger_than_declared),
 		/* group 6 */
