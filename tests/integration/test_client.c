@@ -292,6 +292,33 @@ fetch_and_check(const char *who, const char *msg_id, const char *dir_name, const
 	}
 }
 
+/*
+ * The recipient rotates its keys while a message sealed to its old encryption key waits
+ * for it (THREATS.md group 17): it still fetches and opens it (the old key stays in its
+ * folder through the overlap), and its receipt, signed with its new signing key, is taken.
+ * What is sent after the rotation opens too.
+ */
+static void
+recipient_keys_rotated_while_a_message_waits(void **state)
+{
+	char before[33], after[33], cid[32], path[1200];
+	struct puente_run r;
+
+	(void)state;
+	next_case(cid);
+	case_file(path, sizeof(path), "case_transfer", cid);
+	assert_int_equal(send_json(&r, TLA, before, (const char *const[]){ "--to", NLE, path,
+	    NULL }), 0);
+	assert_int_equal(harness_keys(&H, "rotate --id " NLE), 0);
+	harness_publish(&H);
+	fetch_and_check(NLE, before, "rotated-before", NULL, NULL);
+	next_case(cid);
+	case_file(path, sizeof(path), "case_transfer", cid);
+	assert_int_equal(send_json(&r, TLA, after, (const char *const[]){ "--to", NLE, path,
+	    NULL }), 0);
+	fetch_and_check(NLE, after, "rotated-after", NULL, NULL);
+}
+
 /* Each of the 19 types: sent with an attachment, fetched, opened, receipted both ways. */
 static void
 every_type_round_trip(void **state)
@@ -746,6 +773,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(tampered_by_sender),
 		cmocka_unit_test(gateway_down_then_up),
 		cmocka_unit_test(library_inbox_on_a_session_told_of_new_messages),
+		cmocka_unit_test(recipient_keys_rotated_while_a_message_waits),
 	};
 	const struct CMUnitTest large[] = {
 		cmocka_unit_test(one_gib_attachment),
