@@ -433,6 +433,15 @@ gateway_receipts(void **state)
 	free(p);
 	answer_free(&x);
 
+	/* A checkpoint that does not cover the receipt's index (THREATS.md group 19). */
+	answer_make(&x, 0, N, N, 0);
+	free(x.cp);
+	x.cp = checkpoint(2, NULL, T.sk, T.pk, ORIGIN);
+	p = receipt_make(&x, 2, &len);
+	assert_rc(receipt_check(p, len, id, hh, "MX-TLA-PPNNA"), PU_ERR_PROOF_INDEX);
+	free(p);
+	answer_free(&x);
+
 	/* The right leaf and proof under a checkpoint signed by another key. */
 	answer_make(&x, 0, N, N, 0);
 	free(x.cp);
