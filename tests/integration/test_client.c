@@ -319,6 +319,45 @@ recipient_keys_rotated_while_a_message_waits(void **state)
 	fetch_and_check(NLE, after, "rotated-after", NULL, NULL);
 }
 
+/*
+ * An attachment's original name is the sender's to choose, and may carry a child's name or
+ * a path (THREATS.md group 14): the recipient writes attachment-01.pdf in its --out folder
+ * and nothing anywhere else, and the name travels only inside case.json.
+ */
+static void
+attachment_name_never_a_file_name(void **state)
+{
+	static const char hostile[] = "../../fuera-NINA-DE-PRUEBA.pdf";
+	char att[1200], msg[33], cid[32], path[1200], out_dir[1200], text[1024], got[1300];
+	struct puente_run r;
+	struct stat sb;
+
+	(void)state;
+	next_case(cid);
+	snprintf(path, sizeof(path), "%s/case-%s.json", H.work, cid);
+	snprintf(text, sizeof(text), "{\"type\": \"case_transfer\", \"case_id\": \"%s\", "
+	    "\"summary\": \"NIÑA DE PRUEBA (ficticia)\", \"case_transfer\": {}, "
+	    "\"attachments\": [{\"name\": \"%s\", \"media_type\": \"application/pdf\"}]}\n",
+	    cid, hostile);
+	write_file(path, text);
+	out_path(att, sizeof(att), "anexo.pdf");
+	pattern_file(att, 5000, 9);
+	assert_int_equal(send_json(&r, TLA, msg, (const char *const[]){ "--to", NLE, path, att,
+	    NULL }), 0);
+	out_path(out_dir, sizeof(out_dir), "names-in");
+	assert_int_equal(PUENTE(&r, NLE, "fetch", msg, "--out", out_dir), 0);
+	snprintf(got, sizeof(got), "%s/attachment-01.pdf", out_dir);
+	assert_true(files_equal(got, att));
+	/* where the name points, from the folder: nothing */
+	snprintf(got, sizeof(got), "%s/%s", out_dir, hostile);
+	assert_int_equal(stat(got, &sb), -1);
+	snprintf(got, sizeof(got), "%s/case.json", out_dir);
+	harness_slurp(got, text, sizeof(text));
+	assert_non_null(strstr(text, "fuera-NINA-DE-PRUEBA.pdf"));
+	assert_null(strstr(r.out, "NINA"));
+	assert_null(strstr(r.err, "NINA"));
+}
+
 /* Each of the 19 types: sent with an attachment, fetched, opened, receipted both ways. */
 static void
 every_type_round_trip(void **state)
@@ -774,6 +813,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(gateway_down_then_up),
 		cmocka_unit_test(library_inbox_on_a_session_told_of_new_messages),
 		cmocka_unit_test(recipient_keys_rotated_while_a_message_waits),
+		cmocka_unit_test(attachment_name_never_a_file_name),
 	};
 	const struct CMUnitTest large[] = {
 		cmocka_unit_test(one_gib_attachment),
