@@ -5,6 +5,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "log.h"
 #include "pb.h"
 #include "pu_err.h"
 
@@ -326,8 +327,12 @@ insert_leaf(struct db *db, uint64_t index, const Puente__AuditEntry *e, const ui
 	sqlite3_bind_int64(st, 5, e->at);
 	sqlite3_bind_blob(st, 6, leaf, (int)leaf_len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_DONE)
+	int src = sqlite3_step(st);
+	if (src == SQLITE_DONE)
 		rc = PU_OK;
+	else if (src == SQLITE_CONSTRAINT)
+		/* Only this gateway appends: a row where its next leaf goes was written behind it. */
+		log_error("audit", "event=leaf-index-taken index=%llu", (unsigned long long)index);
 	db_done(db, st);
 	return rc;
 }

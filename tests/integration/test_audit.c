@@ -765,6 +765,51 @@ deleted_or_inserted_rows_stop_the_gateway(void **state)
 }
 
 /*
+ * A row inserted behind the running gateway's back, where its next leaf goes (THREATS.md
+ * group 19): the gateway fails closed. It acknowledges nothing it cannot append (no
+ * receipt without its leaf, no audit answer without the query's own), signs no checkpoint
+ * over the row, says why in its log, and will not start on the database again.
+ */
+static void
+row_inserted_while_the_gateway_runs(void **state)
+{
+	static const char *const to_nle[] = { NLE };
+	static char log[65536];
+	char err[256], why[AVERIFY_PROBLEM_MAX] = "";
+	uint64_t rows, signed_size, messages;
+	struct fx_msg msg;
+	struct tc tla;
+	uint8_t *receipt = NULL;
+	size_t receipt_len;
+
+	(void)state;
+	assert_int_equal(harness_stop(&H), 0);
+	db_save("clean", 0);
+	long log0 = gateway_started_again();
+	db_exec("INSERT INTO audit (idx, at, leaf, leaf_hash) SELECT MAX(idx) + 1, 0, leaf, "
+	    "leaf_hash FROM audit");
+	rows = db_int("SELECT COUNT(*) FROM audit");
+	signed_size = db_int("SELECT MAX(size) FROM checkpoints");
+	messages = db_int("SELECT COUNT(*) FROM messages");
+	assert_rc(tc_seal(&H.tla, &msg, to_nle, 1, T_TRANSFER, 100, NULL), PU_OK);
+	assert_rc(tc_connect(&tla, H.port, &H.tla), PU_OK);
+	assert_rc(tc_submit(&tla, &msg, &receipt, &receipt_len, err, sizeof(err)), PU_ERR_STORE);
+	assert_null(receipt);
+	tc_close(&tla);
+	assert_int_equal(db_int("SELECT COUNT(*) FROM audit"), rows);
+	assert_int_equal(db_int("SELECT MAX(size) FROM checkpoints"), signed_size);
+	assert_int_equal(db_int("SELECT COUNT(*) FROM messages"), messages);
+	assert_rc(harness_audit_replay(&H, NULL, why, sizeof(why), NULL), PU_ERR_STORE);
+	gateway_log_since(log0, log, sizeof(log));
+	assert_non_null(strstr(log, "event=leaf-index-taken"));
+	fx_msg_free(&msg);
+	assert_int_equal(harness_stop(&H), 0);
+	assert_gateway_refuses_to_start("PU_ERR_AUDIT_STATE");
+	db_save("clean", 1);
+	harness_start(&H);
+}
+
+/*
  * The insider who holds the database and the checkpoint key: one past entry rewritten, the
  * whole tree recomputed and every checkpoint re-signed with the gateway's real key. The
  * gateway starts and every answer verifies on its own - only a checkpoint held outside the
@@ -941,6 +986,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(edited_entry_is_located),
 		cmocka_unit_test(reordered_entries_are_located),
 		cmocka_unit_test(deleted_or_inserted_rows_stop_the_gateway),
+		cmocka_unit_test(row_inserted_while_the_gateway_runs),
 		cmocka_unit_test(rewritten_and_resigned_log_is_a_fork),
 		cmocka_unit_test(truncated_tail_is_caught_by_the_trusted_checkpoint),
 	};
