@@ -166,6 +166,14 @@ as "$AUD" audit verify --from "$out/audit-export.bin"
 expect 0 "the offline verification"
 say "the whole log replayed: every hash, every checkpoint, every case chain, up to and past the witnessed checkpoint; the newest is kept in audit.state"
 say "the oversight office's page: $out/report-$CASE.html"
+# Names, CURPs, addresses, health data and attachment names travel only inside the sealed
+# payloads: none is in the gateway's log, nor in the bytes or file names of its data folder.
+for s in PUEA150614MTLRJNA3 "Ana Luc" "Calle de Ejemplo" Salbutamol acta-nacimiento-EJEMPLO; do
+	grep -r -a -q -F -- "$s" "$out/gateway.log" "$out/data" &&
+	    fail "\"$s\" is in the gateway's log or data folder"
+	[ -z "$(find "$out/data" -name "*$s*")" ] || fail "\"$s\" names a file in the data folder"
+done
+say "no name, CURP, address, medication or attachment name of the case in the gateway's log or in its database, WAL and spool, read byte by byte"
 
 echo
 echo "Explore:"
