@@ -22,6 +22,7 @@
 #define INBOX_DEFAULT 64
 /* A session closed for a reason waits this long for its peer to close too... */
 #define LINGER_MS 5000
+#define LINGER_STOP_MS 1000
 /* ...and drops this much of what the peer still sends; more, and it is reset. */
 #define LINGER_MAX_BYTES (1u << 20)
 #define INBOX_MAX 256
@@ -306,7 +307,8 @@ session_fail(struct session *s, int rc, const char *why)
 			return;
 		s->closing_after_flush = 1;
 		s->dlv.active = 0;
-		s->deadline_ms = now_ms(s) + LINGER_MS;
+		/* A stopping gateway waits less: its peers retry, and the stop should be quick. */
+		s->deadline_ms = now_ms(s) + (rc == PU_ERR_SHUTTING_DOWN ? LINGER_STOP_MS : LINGER_MS);
 		session_linger(s);
 		return;
 	}
