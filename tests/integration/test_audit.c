@@ -574,6 +574,8 @@ db_exec(const char *sql)
 
 	db_path(path, sizeof(path));
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* a running gateway's writer may hold the lock for a commit: wait for it */
+	sqlite3_busy_timeout(db, 10000);
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
 	sqlite3_close(db);
@@ -634,6 +636,7 @@ db_int(const char *sql)
 
 	db_path(path, sizeof(path));
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	v = (uint64_t)sqlite3_column_int64(st, 0);
