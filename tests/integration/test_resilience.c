@@ -897,7 +897,7 @@ r_message_expired_in_the_queue(void **state)
 	harness_conf(&H, "sweep_interval_s 1");
 	harness_start(&H);
 	harness_conf(&H, "sweep_interval_s 60");	/* for the starts after */
-	p.expires_at = (int64_t)time(NULL) + 3;
+	p.expires_at = (int64_t)time(NULL) + 6;	/* time to submit and list it, even under ASan */
 	assert_rc(tc_seal(&H.tla, &m, to_nle, 1, T_CASE, 4096, &p), PU_OK);
 	connect_as(&tla, &H.tla);
 	assert_rc(tc_submit(&tla, &m, &r1, &l1, err, sizeof(err)), PU_OK);
